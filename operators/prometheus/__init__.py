@@ -1,0 +1,3 @@
+"""The Prometheus operator (Prometheus, ServiceMonitor, PodMonitor, ...); built on opkit."""
+
+__all__: list[str] = []

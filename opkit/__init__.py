@@ -1,0 +1,3 @@
+"""opkit: a client-go-style framework for Kubernetes operators."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""opkit.testing: an embedded control plane for tests and the local demo."""

@@ -1,0 +1,1 @@
+"""The embedded Kubernetes API server (private modules; public API in opkit.testing)."""
