@@ -79,6 +79,7 @@ class FieldError:
             "FieldValueTypeInvalid",
             "FieldValueDuplicate",
             "FieldValueNotFound",
+            "FieldValueTooMany",
         ):
             text = f"{text}: {format_value(self.value)}"
         if self.detail:
@@ -118,7 +119,7 @@ class FieldError:
 
     @classmethod
     def too_many(cls, path: str, actual: int, max_items: int) -> FieldError:
-        return cls("FieldValueTooMany", path, f"must have at most {max_items} items")
+        return cls("FieldValueTooMany", path, f"must have at most {max_items} items", actual)
 
     @classmethod
     def duplicate(cls, path: str, value: Any) -> FieldError:

@@ -1,0 +1,56 @@
+"""``python -m opkit.testing apiserver --kubeconfig PATH [--port N]``.
+
+Runs the embedded API server in the foreground. The kubeconfig is written (atomically)
+only once the server is serving, so a script can wait for the file to appear. SIGINT and
+SIGTERM stop it cleanly with exit code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from .apiserver.server import APIServer
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m opkit.testing")
+    sub = p.add_subparsers(dest="command", required=True)
+    api = sub.add_parser("apiserver", help="run the embedded Kubernetes API server")
+    api.add_argument("--kubeconfig", required=True, help="where to write the kubeconfig")
+    api.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    api.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    api.add_argument(
+        "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server = APIServer(args.host, args.port, bookmark_interval=args.bookmark_interval)
+    server.start()
+    try:
+        server.write_kubeconfig(args.kubeconfig)
+        print(
+            f"opkit apiserver serving at {server.url} (kubeconfig: {args.kubeconfig})", flush=True
+        )
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Pod process wrapper: enter a pod's namespaces, install its private files, run the program.
+
+The kubelet runs every container as ``python -I -S _podexec.py [options] -- program args...``.
+Doing the namespace work in a helper that then ``exec``s (or forks and waits) keeps argv intact:
+no shell, no quoting. It is run by file path and imports only the standard library, so it starts
+in a few tens of milliseconds and does not depend on the environment of the program it runs.
+
+What it can do, in this order:
+
+* ``--netns NAME|PATH``: join a network namespace made by :mod:`._netns` (``/run/netns/NAME``).
+* ``--hosts FILE`` / ``--resolv FILE``: a private mount namespace (nothing propagates back to the
+  host) in which FILE is bind-mounted over ``/etc/hosts`` / ``/etc/resolv.conf``. The host's files
+  are never written.
+* ``--hostname NAME``: a private UTS namespace with that hostname, as a pod has.
+* ``--pid-ns``: a private PID namespace in which the program is PID 1, with its own ``/proc``.
+  When PID 1 exits the kernel kills everything else in the pod, as in a real container.
+* ``--supervise`` (implied by ``--pid-ns``): stay as the program's parent. If the process that
+  started us dies (the kubelet, or the test process hosting it, even by SIGKILL), the kernel
+  signals us (PR_SET_PDEATHSIG) and we SIGKILL our whole process group, so programs that forked
+  helpers leave no orphans. The program's exit status is passed on unchanged: a signal death is
+  re-raised on ourselves.
+
+Without root, the namespaces are created inside a new user namespace that maps the caller's own
+uid/gid, so ``--hosts`` and friends also work for unprivileged users where the kernel allows
+unprivileged user namespaces; ``--netns`` needs root.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["PODEXEC", "podexec_argv"]
+
+PODEXEC = Path(__file__).resolve()
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUTS = 0x04000000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
+_CLONE_NEWNET = 0x40000000
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
+_MS_NOEXEC = 0x8
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_PRIVATE = 0x40000
+_PR_SET_PDEATHSIG = 1
+
+# Sent to the supervisor when its parent dies; a real-time signal nobody sends by accident
+# (SIGTERM cannot serve: the kubelet sends it to the whole group for graceful stops).
+PARENT_DEATH_SIGNAL = signal.SIGRTMIN + 5
+# Signals a process group receives from the kubelet or a terminal that the supervisor itself
+# must survive: it waits for the program, which decides what they mean.
+_IGNORED_BY_SUPERVISOR = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# Python starts with these ignored; ignored dispositions survive exec, so reset them.
+_RESET_BEFORE_EXEC = (signal.SIGPIPE, signal.SIGXFSZ, *_IGNORED_BY_SUPERVISOR)
+
+EXIT_SETUP_FAILED = 126
+EXIT_NOT_FOUND = 127
+
+
+def podexec_argv(
+    *,
+    netns: str | None = None,
+    hosts_file: str | os.PathLike[str] | None = None,
+    resolv_file: str | os.PathLike[str] | None = None,
+    hostname: str | None = None,
+    pid_ns: bool = False,
+    supervise: bool = False,
+    python: str | None = None,
+) -> list[str]:
+    """The argv prefix that runs a command through this wrapper (append ``program, args...``).
+
+    The caller's pid is recorded so that a supervisor whose parent died before it could arm its
+    death signal notices and cleans up instead of running on as an orphan.
+    """
+    argv = [python or sys.executable, "-I", "-S", str(PODEXEC)]
+    if netns:
+        argv += ["--netns", netns]
+    if hosts_file is not None:
+        argv += ["--hosts", os.fspath(hosts_file)]
+    if resolv_file is not None:
+        argv += ["--resolv", os.fspath(resolv_file)]
+    if hostname:
+        argv += ["--hostname", hostname]
+    if pid_ns:
+        argv.append("--pid-ns")
+    if supervise or pid_ns:
+        argv += ["--supervise", "--parent", str(os.getpid())]
+    argv.append("--")
+    return argv
+
+
+class _Options:
+    def __init__(self) -> None:
+        self.netns: str | None = None
+        self.hosts: str | None = None
+        self.resolv: str | None = None
+        self.hostname: str | None = None
+        self.pid_ns = False
+        self.supervise = False
+        self.parent: int | None = None
+
+
+class _SetupError(Exception):
+    pass
+
+
+def _parse(args: Sequence[str]) -> tuple[_Options, list[str]]:
+    opts = _Options()
+    valued = {"--netns", "--hosts", "--resolv", "--hostname", "--parent"}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return opts, list(args[i + 1 :])
+        if arg == "--pid-ns":
+            opts.pid_ns = True
+        elif arg == "--supervise":
+            opts.supervise = True
+        elif arg in valued:
+            if i + 1 >= len(args):
+                raise _SetupError(f"{arg} needs a value")
+            value = args[i + 1]
+            i += 1
+            if arg == "--netns":
+                opts.netns = value
+            elif arg == "--hosts":
+                opts.hosts = value
+            elif arg == "--resolv":
+                opts.resolv = value
+            elif arg == "--hostname":
+                opts.hostname = value
+            else:
+                opts.parent = int(value)
+        else:
+            raise _SetupError(f"unknown option {arg!r} (usage: [options] -- program args...)")
+        i += 1
+    raise _SetupError("missing '--' before the program to run")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise _SetupError(f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, what: str) -> None:
+    _check(
+        _libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            None,
+        ),
+        what,
+    )
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _setup(opts: _Options) -> None:
+    if opts.netns:
+        path = opts.netns if "/" in opts.netns else f"/run/netns/{opts.netns}"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise _SetupError(f"network namespace {path}: {e.strerror}") from None
+        try:
+            _check(_libc.setns(fd, _CLONE_NEWNET), f"joining network namespace {path}")
+        finally:
+            os.close(fd)
+
+    mounts = bool(opts.hosts or opts.resolv or opts.pid_ns)
+    flags = (
+        (_CLONE_NEWNS if mounts else 0)
+        | (_CLONE_NEWUTS if opts.hostname else 0)
+        | (_CLONE_NEWPID if opts.pid_ns else 0)
+    )
+    if not flags:
+        return
+    uid, gid = os.geteuid(), os.getegid()
+    if uid != 0:
+        flags |= _CLONE_NEWUSER
+    _check(_libc.unshare(flags), "creating namespaces (unshare)")
+    if uid != 0:
+        # Map our own ids onto themselves: files keep their owners, and we hold the
+        # capabilities (inside the new namespaces only) until exec.
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    if mounts:
+        _mount(None, "/", None, _MS_REC | _MS_PRIVATE, "making mounts private")
+        for source, target in ((opts.hosts, "/etc/hosts"), (opts.resolv, "/etc/resolv.conf")):
+            if source:
+                if not os.path.isfile(source):
+                    raise _SetupError(f"{source}: no such file")
+                _mount(source, target, None, _MS_BIND, f"bind-mounting {source} on {target}")
+    if opts.hostname:
+        name = opts.hostname.encode()
+        _check(_libc.sethostname(name, ctypes.c_size_t(len(name))), "setting hostname")
+
+
+def _exec(argv: list[str]) -> None:
+    for sig in _RESET_BEFORE_EXEC:
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        sys.stderr.write(f"podexec: {argv[0]}: {e.strerror}\n")
+        sys.stderr.flush()
+        os._exit(EXIT_NOT_FOUND if isinstance(e, FileNotFoundError) else EXIT_SETUP_FAILED)
+
+
+def _kill_group(signum: int = 0, frame: object = None) -> None:
+    os.kill(0, signal.SIGKILL)
+
+
+def _supervise(argv: list[str], opts: _Options) -> int:
+    signal.signal(PARENT_DEATH_SIGNAL, _kill_group)
+    _check(_libc.prctl(_PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL, 0, 0, 0), "prctl")
+    if opts.parent is not None and os.getppid() != opts.parent:
+        _kill_group()  # the parent died before the death signal was armed
+    for sig in _IGNORED_BY_SUPERVISOR:
+        signal.signal(sig, signal.SIG_IGN)
+    me = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_DFL)
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() not in (me, 0):  # 0: we are PID 1 and the parent is outside
+                os._exit(EXIT_SETUP_FAILED)
+            if opts.pid_ns:
+                _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "mount /proc")
+            _exec(argv)
+        except BaseException as e:
+            sys.stderr.write(f"podexec: {e}\n")
+            sys.stderr.flush()
+        os._exit(EXIT_SETUP_FAILED)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        termsig = os.WTERMSIG(status)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(termsig, signal.SIG_DFL)
+        os.kill(me, termsig)
+        return 128 + termsig
+    return os.waitstatus_to_exitcode(status)
+
+
+def main(args: Sequence[str]) -> int:
+    try:
+        opts, argv = _parse(args)
+        if not argv:
+            raise _SetupError("no program given after '--'")
+        _setup(opts)
+    except (_SetupError, OSError, ValueError) as e:
+        sys.stderr.write(f"podexec: {e}\n")
+        return EXIT_SETUP_FAILED
+    if opts.supervise or opts.pid_ns:
+        try:
+            return _supervise(argv, opts)
+        except _SetupError as e:
+            sys.stderr.write(f"podexec: {e}\n")
+            return EXIT_SETUP_FAILED
+    _exec(argv)
+    return EXIT_SETUP_FAILED  # not reached: _exec replaces the process or exits
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
