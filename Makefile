@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint typecheck unit bench clean
+.PHONY: venv tools test lint typecheck unit bench clean
 
 venv: $(STAMP)
 
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+tools:
+	bash scripts/tools.sh
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -23,14 +26,14 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
-bench: venv
-	$(PY) bench/apiserver.py
+bench: venv tools
+	$(PY) bench/run_all.py --write
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

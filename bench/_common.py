@@ -32,7 +32,7 @@ DATA_1K = "x" * 1000
 """Payload of the ~1 KiB ConfigMaps every benchmark uses."""
 
 
-# -- reporting ------------------------------------------------------------------------------------
+# -- reporting -------------------------------------------------------------------------------------
 
 
 def machine_line() -> str:
@@ -60,15 +60,15 @@ def median(values: Sequence[float]) -> float:
 
 
 def ratio(a: float, b: float) -> str:
-    """``a / b`` as ``1.23×`` (or ``n/a`` when ``b`` is zero)."""
-    return f"{a / b:.2f}×" if b else "n/a"
+    """``a / b`` as ``1.23x`` (or ``n/a`` when ``b`` is zero)."""
+    return f"{a / b:.2f}x" if b else "n/a"
 
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-# -- memory -----------------------------------------------------------------------------------------
+# -- memory ----------------------------------------------------------------------------------------
 
 
 def _status_kib(field: str) -> int:
@@ -98,7 +98,7 @@ def reset_peak_rss() -> None:
         pass
 
 
-# -- timing -----------------------------------------------------------------------------------------
+# -- timing ----------------------------------------------------------------------------------------
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.001) -> bool:
@@ -111,7 +111,7 @@ def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.001) ->
     return True
 
 
-# -- child processes --------------------------------------------------------------------------------
+# -- child processes -------------------------------------------------------------------------------
 
 
 def run_child(script: str | Path, args: Sequence[str], timeout: float = 300.0) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def emit(result: dict[str, Any]) -> None:
     print(json.dumps(result), flush=True)
 
 
-# -- the API server ---------------------------------------------------------------------------------
+# -- the API server --------------------------------------------------------------------------------
 
 
 class ServerProcess:

@@ -1,9 +1,8 @@
-"""Shared test configuration: the embedded API server fixtures."""
+"""Shared test configuration.
 
-import os
-import sys
+The embedded control plane's fixtures (``apiserver``, ``kubeconfig``, ``kube_env``,
+``kubectl``) come from opkit's pytest plugin, registered through the ``pytest11`` entry point
+exactly as users get it; ``_server_fixtures`` adds the raw-HTTP helpers of the server tests.
+"""
 
-# The helpers of the embedded API server tests (tests/opkit/testing/_server_fixtures.py).
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "opkit", "testing"))
-
-pytest_plugins = ["opkit.testing._pytest_plugin", "_server_fixtures"]
+pytest_plugins = ["_server_fixtures"]

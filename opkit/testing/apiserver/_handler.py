@@ -26,7 +26,7 @@ import yaml
 
 from opkit import labels
 
-from . import _discovery, _openapi, _table
+from . import _discovery, _openapi, _table, _typecheck
 from ._fielderrors import FieldError
 from ._fieldselect import parse_field_selector
 from ._ops import DeleteOptions, WriteContext, parse_body
@@ -371,7 +371,22 @@ class APIRequestHandler(BaseHTTPRequestHandler):
             if doc is None:
                 raise URL_NOT_FOUND
             return self._json(200, doc)
+        if len(parts) == 2 and parts[1] == "v2":
+            return self._openapi_v2()
         raise URL_NOT_FOUND
+
+    def _openapi_v2(self) -> Response:
+        """An empty OpenAPI v2 document.
+
+        kubectl validates ``kind: List`` manifests client-side against v2 whatever v3 says;
+        a 404 there makes ``kubectl apply -f list.yaml`` fail, while an empty document (no
+        definitions) lets the items through to server-side ``fieldValidation``. The protobuf
+        media type is spelled with a dot: Go's mime parser rejects the ``@`` of the Accept form.
+        """
+        if "protobuf" in (self.headers.get("Accept") or ""):
+            return Response(200, b"", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+        doc = {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.4"}}
+        return self._json(200, {**doc, "paths": {}, "definitions": {}})
 
     def _discovery_root(self, *, core: bool) -> Response:
         reg = self.core.registry
@@ -436,7 +451,7 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         fault = core.faults.check(verb, resources)
         delay = core.faults.latency(verb, resources)
         if delay > 0:
-            core.clock.sleep(delay)
+            time.sleep(delay)  # simulated network latency: real time even with a fake clock
         if fault is not None:
             raise fault
         if sub:
@@ -453,6 +468,8 @@ class APIRequestHandler(BaseHTTPRequestHandler):
                     raise method_not_allowed("create", rt.plural)
                 return self._create(rt, ns or "", query, body)
             return self._delete_collection(rt, ns, query, body)
+        if verb == "create":
+            raise method_not_allowed("create", rt.plural)  # POST on an item path
         if verb == "watch":
             # /watch/.../{name}: a watch of the collection narrowed to one name
             fsel = _q(query, "fieldSelector")
@@ -760,10 +777,11 @@ class APIRequestHandler(BaseHTTPRequestHandler):
             if t > 0:
                 timeout = float(t)
         start_rev: int | None = None
-        if rv_s and rv_s != "0" and not sie:
-            start_rev = _parse_rv(rv_s)
-        elif rv_s and rv_s != "0":
-            self._wait_rev(_parse_rv(rv_s))
+        if rv_s and rv_s != "0":
+            rv = _parse_rv(rv_s)
+            self._wait_rev(rv)  # a future revision: wait briefly, then 504 (RV-1)
+            if not sie:
+                start_rev = rv
         table_fn: Callable[[Obj, bool], Obj] | None = None
         if acc.mode == "table":
 
@@ -949,8 +967,15 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         if body.strip():
             parsed = parse_body(body, YAML if self._content_type() == YAML else JSON)
             if parsed is not None and not isinstance(parsed, dict):
-                raise bad_request("the DeleteOptions body must be an object")
+                raise bad_request(
+                    "json: cannot unmarshal array into Go value of type v1.DeleteOptions"
+                    if isinstance(parsed, list)
+                    else "the DeleteOptions body must be a JSON object"
+                )
             data = parsed or {}
+            problems = _typecheck.type_errors(data, group="", version="v1", kind="DeleteOptions")
+            if problems:
+                raise bad_request(problems[0])
         dry = list(query.get("dryRun") or [])
         body_dry = data.get("dryRun")
         if isinstance(body_dry, list):

@@ -60,7 +60,14 @@ ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 CRD_CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 CRD_GROUP = "apiextensions.k8s.io"
-_RETURNS_DELETED = {("", "pods"), ("", "services")}
+# Registries with ReturnDeletedObject: the deleted object, not a Status (ERR-3).
+_RETURNS_DELETED = {
+    ("", "pods"),
+    ("", "services"),
+    ("", "serviceaccounts"),
+    ("", "persistentvolumeclaims"),
+    ("", "persistentvolumes"),
+}
 _WRITE_RETRIES = 32
 
 

@@ -145,10 +145,45 @@ class _Core:
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """One daemon thread per connection, all of them joined on close.
+
+    The standard mix-in only joins non-daemon threads; daemon threads keep a forgotten
+    server from blocking interpreter exit, so they are tracked here instead.
+    """
+
     daemon_threads = True
-    block_on_close = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[APIRequestHandler]) -> None:
+        self._conn_threads: set[threading.Thread] = set()
+        self._conn_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        t = threading.Thread(
+            target=self._run_connection,
+            args=(request, client_address),
+            name="opkit-apiserver process_request_thread",
+            daemon=True,
+        )
+        with self._conn_lock:
+            self._conn_threads.add(t)
+        t.start()
+
+    def _run_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._conn_lock:
+                self._conn_threads.discard(threading.current_thread())
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._conn_lock:
+            threads = list(self._conn_threads)
+        for t in threads:
+            t.join(timeout=10)
 
 
 class APIServer:

@@ -207,9 +207,7 @@ def is_pod_available(pod: Mapping[str, Any], min_ready_seconds: int, at: datetim
     return available_after(pod, min_ready_seconds, at) == 0.0
 
 
-def pod_from_template(
-    template: Mapping[str, Any], namespace: str, owner_ref: Obj | None
-) -> Obj:
+def pod_from_template(template: Mapping[str, Any], namespace: str, owner_ref: Obj | None) -> Obj:
     """``controller.GetPodFromTemplate``: labels, annotations, finalizers and spec of the
     template, plus the controller reference."""
     tmeta = meta(template)
@@ -336,7 +334,7 @@ def normalized(value: Any) -> Any:
         out = {}
         for k, v in value.items():
             nv = normalized(v)
-            if nv is None or nv == {} or nv == []:
+            if nv is None or nv in ({}, []):
                 continue
             out[k] = nv
         return out

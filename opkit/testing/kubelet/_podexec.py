@@ -11,6 +11,16 @@ What it can do, in this order:
 * ``--hosts FILE`` / ``--resolv FILE``: a private mount namespace (nothing propagates back to the
   host) in which FILE is bind-mounted over ``/etc/hosts`` / ``/etc/resolv.conf``. The host's files
   are never written.
+* ``--join PID``: enter the network, UTS, mount and PID namespaces of a running pod program
+  (PID is its supervisor, i.e. the process the kubelet spawned); for exec probes. Implies
+  ``--supervise`` so the command is forked inside the pod's PID namespace.
+* ``--bind SRC DST`` / ``--ro-bind SRC DST`` (repeatable): bind-mount a volume directory or
+  file onto the path the container expects (``/var/lib/etcd``, ``/etc/prometheus``) in the
+  private mount namespace. A missing mount point is never created on the host: its nearest
+  existing parent is first *shadowed* by a tmpfs holding bind mounts of everything the parent
+  had (``pivot_root`` when the parent is ``/``), and the mount point is made in the tmpfs.
+  ``--scratch DIR`` names an existing empty directory for that tmpfs.
+* ``--cwd DIR``: working directory of the program (after the mounts).
 * ``--hostname NAME``: a private UTS namespace with that hostname, as a pod has.
 * ``--pid-ns``: a private PID namespace in which the program is PID 1, with its own ``/proc``.
   When PID 1 exits the kernel kills everything else in the pod, as in a real container.
@@ -44,13 +54,17 @@ _CLONE_NEWUTS = 0x04000000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWPID = 0x20000000
 _CLONE_NEWNET = 0x40000000
+_MS_RDONLY = 0x1
 _MS_NOSUID = 0x2
 _MS_NODEV = 0x4
 _MS_NOEXEC = 0x8
+_MS_REMOUNT = 0x20
 _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _MS_PRIVATE = 0x40000
 _PR_SET_PDEATHSIG = 1
+_MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41}
 
 # Sent to the supervisor when its parent dies; a real-time signal nobody sends by accident
 # (SIGTERM cannot serve: the kubelet sends it to the whole group for graceful stops).
@@ -74,19 +88,33 @@ def podexec_argv(
     pid_ns: bool = False,
     supervise: bool = False,
     python: str | None = None,
+    binds: Sequence[tuple[str, str, bool]] = (),
+    scratch: str | os.PathLike[str] | None = None,
+    cwd: str | None = None,
+    join: int | None = None,
 ) -> list[str]:
     """The argv prefix that runs a command through this wrapper (append ``program, args...``).
 
     The caller's pid is recorded so that a supervisor whose parent died before it could arm its
-    death signal notices and cleans up instead of running on as an orphan.
+    death signal notices and cleans up instead of running on as an orphan. ``binds`` are
+    ``(source, target, read_only)`` triples.
     """
     argv = [python or sys.executable, "-I", "-S", str(PODEXEC)]
+    if join is not None:
+        argv += ["--join", str(join)]
+        supervise = True
     if netns:
         argv += ["--netns", netns]
     if hosts_file is not None:
         argv += ["--hosts", os.fspath(hosts_file)]
     if resolv_file is not None:
         argv += ["--resolv", os.fspath(resolv_file)]
+    for source, target, read_only in binds:
+        argv += ["--ro-bind" if read_only else "--bind", os.fspath(source), target]
+    if scratch is not None:
+        argv += ["--scratch", os.fspath(scratch)]
+    if cwd:
+        argv += ["--cwd", cwd]
     if hostname:
         argv += ["--hostname", hostname]
     if pid_ns:
@@ -106,6 +134,10 @@ class _Options:
         self.pid_ns = False
         self.supervise = False
         self.parent: int | None = None
+        self.join: int | None = None
+        self.binds: list[tuple[str, str, bool]] = []
+        self.scratch: str | None = None
+        self.cwd: str | None = None
 
 
 class _SetupError(Exception):
@@ -114,12 +146,19 @@ class _SetupError(Exception):
 
 def _parse(args: Sequence[str]) -> tuple[_Options, list[str]]:
     opts = _Options()
-    valued = {"--netns", "--hosts", "--resolv", "--hostname", "--parent"}
+    valued = {"--netns", "--hosts", "--resolv", "--hostname", "--parent", "--join", "--scratch"}
+    valued.add("--cwd")
     i = 0
     while i < len(args):
         arg = args[i]
         if arg == "--":
             return opts, list(args[i + 1 :])
+        if arg in ("--bind", "--ro-bind"):
+            if i + 2 >= len(args):
+                raise _SetupError(f"{arg} needs a source and a target")
+            opts.binds.append((args[i + 1], args[i + 2], arg == "--ro-bind"))
+            i += 3
+            continue
         if arg == "--pid-ns":
             opts.pid_ns = True
         elif arg == "--supervise":
@@ -137,6 +176,13 @@ def _parse(args: Sequence[str]) -> tuple[_Options, list[str]]:
                 opts.resolv = value
             elif arg == "--hostname":
                 opts.hostname = value
+            elif arg == "--join":
+                opts.join = int(value)
+                opts.supervise = True
+            elif arg == "--scratch":
+                opts.scratch = value
+            elif arg == "--cwd":
+                opts.cwd = value
             else:
                 opts.parent = int(value)
         else:
@@ -172,7 +218,129 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
+def _join(pid: int) -> None:
+    """Enter the namespaces of a running pod program (``kubectl exec``-like, exec probes)."""
+    base = f"/proc/{pid}/ns"
+    # The mount namespace last: entering it changes our root, and so what /proc/... means.
+    for name, flag in (
+        ("net", _CLONE_NEWNET),
+        ("uts", _CLONE_NEWUTS),
+        ("pid_for_children", _CLONE_NEWPID),
+        ("mnt", _CLONE_NEWNS),
+    ):
+        try:
+            fd = os.open(f"{base}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise _SetupError(f"process {pid}: {e.strerror}") from None
+        try:
+            _check(_libc.setns(fd, flag), f"joining the {name} namespace of process {pid}")
+        finally:
+            os.close(fd)
+
+
+class _Mounter:
+    """Bind mounts onto paths that may not exist, without ever creating anything on the host.
+
+    A missing mount point is made inside a *shadow* of its nearest existing parent: a directory
+    in the scratch tmpfs holding one bind mount per entry of the parent, itself bind-mounted over
+    the parent (or made the new root with ``pivot_root`` when the parent is ``/``).
+    """
+
+    def __init__(self, scratch: str | None) -> None:
+        self.scratch = scratch
+        self._tmpfs = False
+        self._count = 0
+        # Directories we may create entries in: shadows, what we made in them, rw volumes.
+        self._writable: set[str] = set()
+
+    def _new_scratch_dir(self) -> str:
+        if not self.scratch:
+            raise _SetupError("a mount point is missing and no --scratch directory was given")
+        if not self._tmpfs:
+            _mount("tmpfs", self.scratch, "tmpfs", _MS_NOSUID | _MS_NODEV, "mounting scratch")
+            self._tmpfs = True
+        self._count += 1
+        path = os.path.join(self.scratch, f"s{self._count}")
+        os.mkdir(path)
+        return path
+
+    def _shadow(self, parent: str) -> None:
+        shadow = self._new_scratch_dir()
+        st = os.stat(parent)
+        os.chmod(shadow, st.st_mode & 0o7777)
+        os.chown(shadow, st.st_uid, st.st_gid)
+        for name in sorted(os.listdir(parent)):
+            src, dst = os.path.join(parent, name), os.path.join(shadow, name)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)
+                continue
+            if os.path.isdir(src):
+                os.mkdir(dst)
+            else:
+                open(dst, "w").close()  # files, sockets, devices: any non-directory will do
+            _mount(src, dst, None, _MS_BIND | _MS_REC, f"bind-mounting {src} into a shadow")
+        if parent == "/":
+            self._pivot(shadow)
+        else:
+            _mount(shadow, parent, None, _MS_BIND | _MS_REC, f"shadowing {parent}")
+        self._writable.add(parent)
+
+    @staticmethod
+    def _pivot(new_root: str) -> None:
+        nr = _SYS_PIVOT_ROOT.get(os.uname().machine)
+        if nr is None:
+            raise _SetupError(f"cannot shadow / on {os.uname().machine} (no pivot_root number)")
+        _mount(new_root, new_root, None, _MS_BIND | _MS_REC, "making the new root a mount")
+        os.chdir(new_root)
+        old = ".opkit-old-root"
+        os.mkdir(old)
+        _check(_libc.syscall(nr, b".", old.encode()), "pivot_root")
+        _check(_libc.umount2(old.encode(), _MNT_DETACH), "detaching the old root")
+        os.rmdir(old)
+        os.chdir("/")
+
+    def mount_point(self, target: str, is_dir: bool) -> str:
+        """The resolved ``target``, created (in a shadow) if missing, of the right type."""
+        real = os.path.realpath(target)
+        if os.path.exists(real):
+            if os.path.isdir(real) != is_dir:
+                kind = "directory" if is_dir else "file"
+                raise _SetupError(f"cannot mount a {kind} on {target}: it exists as another type")
+            return real
+        missing = []
+        parent = real
+        while not os.path.exists(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise _SetupError(f"cannot mount on {target}: {parent} is not a directory")
+        if parent not in self._writable:
+            self._shadow(parent)
+        for path in reversed(missing):
+            if path != real or is_dir:
+                os.mkdir(path, 0o755)
+            else:
+                open(path, "w").close()
+            self._writable.add(path)
+        return real
+
+    def bind(self, source: str, target: str, read_only: bool) -> None:
+        if not os.path.exists(source):
+            raise _SetupError(f"{source}: no such file or directory")
+        is_dir = os.path.isdir(source)
+        where = self.mount_point(target, is_dir)
+        _mount(source, where, None, _MS_BIND | _MS_REC, f"bind-mounting {source} on {target}")
+        if read_only:
+            flags = _MS_BIND | _MS_REMOUNT | _MS_RDONLY
+            _mount(None, where, None, flags, f"making {target} read-only")
+            self._writable.discard(where)
+        elif is_dir:
+            self._writable.add(where)
+
+
 def _setup(opts: _Options) -> None:
+    if opts.join is not None:
+        _join(opts.join)
     if opts.netns:
         path = opts.netns if "/" in opts.netns else f"/run/netns/{opts.netns}"
         try:
@@ -184,13 +352,15 @@ def _setup(opts: _Options) -> None:
         finally:
             os.close(fd)
 
-    mounts = bool(opts.hosts or opts.resolv or opts.pid_ns)
+    mounts = bool(opts.hosts or opts.resolv or opts.pid_ns or opts.binds)
     flags = (
         (_CLONE_NEWNS if mounts else 0)
         | (_CLONE_NEWUTS if opts.hostname else 0)
         | (_CLONE_NEWPID if opts.pid_ns else 0)
     )
     if not flags:
+        if opts.cwd:
+            os.chdir(opts.cwd)
         return
     uid, gid = os.geteuid(), os.getegid()
     if uid != 0:
@@ -204,14 +374,28 @@ def _setup(opts: _Options) -> None:
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
     if mounts:
         _mount(None, "/", None, _MS_REC | _MS_PRIVATE, "making mounts private")
-        for source, target in ((opts.hosts, "/etc/hosts"), (opts.resolv, "/etc/resolv.conf")):
-            if source:
-                if not os.path.isfile(source):
-                    raise _SetupError(f"{source}: no such file")
-                _mount(source, target, None, _MS_BIND, f"bind-mounting {source} on {target}")
+        mounter = _Mounter(os.path.realpath(opts.scratch) if opts.scratch else None)
+        # Sources are resolved before any shadowing changes what paths mean.
+        binds = [(os.path.realpath(s), t, ro) for s, t, ro in opts.binds]
+        # Parents before children, as a container runtime mounts them.
+        for source, target, read_only in sorted(binds, key=lambda b: _depth(b[1])):
+            mounter.bind(source, target, read_only)
+        for file, etc in ((opts.hosts, "/etc/hosts"), (opts.resolv, "/etc/resolv.conf")):
+            if file:
+                if not os.path.isfile(file):
+                    raise _SetupError(f"{file}: no such file")
+                _mount(file, etc, None, _MS_BIND, f"bind-mounting {file} on {etc}")
+        if opts.cwd:
+            mounter.mount_point(opts.cwd, True)
     if opts.hostname:
         name = opts.hostname.encode()
         _check(_libc.sethostname(name, ctypes.c_size_t(len(name))), "setting hostname")
+    if opts.cwd:
+        os.chdir(opts.cwd)
+
+
+def _depth(path: str) -> int:
+    return len([p for p in os.path.normpath(path).split("/") if p])
 
 
 def _exec(argv: list[str]) -> None:

@@ -6,13 +6,16 @@ against a fresh server with its own HOME (ENV-2, HAR-1).
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
 
 from opkit.testing import APIServer
 from opkit.testing._pytest_plugin import Kubectl
@@ -143,10 +146,23 @@ def headers(text: str) -> list[str]:
     return text.splitlines()[0].split()
 
 
-def test_apply_crd_then_custom_resource_and_printer_columns(kubectl: Kubectl) -> None:
+def test_apply_crd_then_custom_resource_and_printer_columns(
+    kubectl: Kubectl, apiserver: APIServer
+) -> None:
     install_gadgets(kubectl)
     out = apply(kubectl, gadget("g1", replicas=2, color="red", size="large"))
     assert out.strip() == "gadget.example.com/g1 created"
+    # kubectl found fieldValidation in /openapi/v3 and left validation to the server (OAPI-1..3)
+    creates = [
+        (p, q)
+        for m, p, q, _ in logged(apiserver, lambda log: sum(r[0] == "POST" for r in log) >= 2)
+        if m == "POST"
+    ]
+    assert [p for p, _ in creates] == [
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "/apis/example.com/v1/namespaces/default/gadgets",
+    ]
+    assert all("fieldValidation=Strict" in q for _, q in creates)
     apply(kubectl, gadget("g2", replicas=0, color="blue"))
 
     got = kubectl("get", "gadgets").stdout
@@ -216,18 +232,19 @@ def test_apply_updates_custom_resource_with_merge_patch(
 
 def test_apply_rejects_schema_violation_and_unknown_field(kubectl: Kubectl) -> None:
     install_gadgets(kubectl)
-    bad = kubectl(
-        "apply", "-f", "-", input=yaml.safe_dump(gadget("g1", replicas=-1)), check=False
-    )
+    bad = kubectl("apply", "-f", "-", input=yaml.safe_dump(gadget("g1", replicas=-1)), check=False)
     assert bad.returncode == 1
     assert 'The Gadget "g1" is invalid' in bad.stderr
     assert "spec.replicas: Invalid value: -1" in bad.stderr
     assert "should be greater than or equal to 0" in bad.stderr
-    unknown = kubectl(
-        "apply", "-f", "-", input=yaml.safe_dump(gadget("g2", bogus=1)), check=False
-    )
+    unknown = kubectl("apply", "-f", "-", input=yaml.safe_dump(gadget("g2", bogus=1)), check=False)
     assert unknown.returncode == 1
     assert 'strict decoding error: unknown field "spec.bogus"' in unknown.stderr
+    # --validate=warn: the server drops the field and says so in a Warning header (HTTP-6)
+    warned = kubectl(
+        "apply", "--validate=warn", "-f", "-", input=yaml.safe_dump(gadget("g4", bogus=1))
+    )
+    assert 'Warning: unknown field "spec.bogus"' in warned.stderr
     # --validate=false sends fieldValidation=Ignore: the field is pruned instead
     kubectl("apply", "--validate=false", "-f", "-", input=yaml.safe_dump(gadget("g3", bogus=1)))
     obj = json.loads(kubectl("get", "gadget", "g3", "-o", "json").stdout)
@@ -255,7 +272,12 @@ def test_patch_custom_resource_merge_json_and_strategic_is_415(kubectl: Kubectl)
     apply(kubectl, gadget("g1", replicas=1, color="red", size="s"))
     merged = kubectl("patch", "gadget", "g1", "--type=merge", "-p", '{"spec":{"color":"blue"}}')
     assert merged.stdout.strip() == "gadget.example.com/g1 patched"
-    ops = '[{"op":"replace","path":"/spec/size","value":"xl"},{"op":"remove","path":"/spec/replicas"}]'
+    ops = json.dumps(
+        [
+            {"op": "replace", "path": "/spec/size", "value": "xl"},
+            {"op": "remove", "path": "/spec/replicas"},
+        ]
+    )
     kubectl("patch", "gadget", "g1", "--type=json", "-p", ops)
     obj = json.loads(kubectl("get", "gadget", "g1", "-o", "json").stdout)
     assert obj["spec"] == {"color": "blue", "size": "xl"}
@@ -375,3 +397,98 @@ def test_pod_table_columns_and_wide(kubectl: Kubectl) -> None:
     assert headers(wide)[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
     row = rows(wide)[0]
     assert row["LABELS"] == "app=x"
+
+
+def test_crd_update_status_conditions_and_removal(
+    kubectl: Kubectl, apiserver: APIServer, k8s_api: Any
+) -> None:
+    install_gadgets(kubectl)
+    apply(kubectl, gadget("g1", replicas=1, color="red"))
+    crd = copy.deepcopy(GADGET_CRD)
+    version = crd["spec"]["versions"][0]
+    version["additionalPrinterColumns"].insert(
+        0, {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}
+    )
+    version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"].update(
+        phase={"type": "string"},
+        conditions={
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        },
+    )
+    # a CRD update is a merge patch from kubectl and re-registers the kind (CRD-3)
+    out = apply(kubectl, crd)
+    assert out.strip() == f"customresourcedefinition.apiextensions.k8s.io/{CRD_NAME} configured"
+    assert headers(kubectl("get", "gadgets").stdout) == [
+        "NAME",
+        "PHASE",
+        "REPLICAS",
+        "COLOR",
+        "AGE",
+    ]
+
+    # an operator reports Ready through /status while kubectl waits on a watch
+    errors: list[BaseException] = []
+
+    def report_ready() -> None:
+        try:
+            deadline = time.monotonic() + 15
+            while apiserver.watch_count < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            client.CustomObjectsApi(k8s_api).patch_namespaced_custom_object_status(
+                "example.com",
+                "v1",
+                "default",
+                "gadgets",
+                "g1",
+                {
+                    "status": {
+                        "phase": "Running",
+                        "conditions": [{"type": "Ready", "status": "True"}],
+                    }
+                },
+            )
+        except BaseException as e:
+            errors.append(e)
+
+    reporter = threading.Thread(target=report_ready)
+    reporter.start()
+    try:
+        waited = kubectl("wait", "--for=condition=Ready", "gadget/g1", "--timeout=20s", timeout=30)
+    finally:
+        reporter.join(timeout=20)
+    assert not errors
+    assert waited.stdout.strip() == "gadget.example.com/g1 condition met"
+    jp = kubectl("wait", "--for=jsonpath={.status.phase}=Running", "gadget/g1", "--timeout=5s")
+    assert jp.stdout.strip() == "gadget.example.com/g1 condition met"
+    assert [(r["NAME"], r["PHASE"]) for r in rows(kubectl("get", "gadgets").stdout)] == [
+        ("g1", "Running")
+    ]
+    status = json.loads(kubectl("get", "gadget", "g1", "--subresource=status", "-o", "json").stdout)
+    assert status["status"]["phase"] == "Running"
+    scale = json.loads(kubectl("get", "gadget", "g1", "--subresource=scale", "-o", "json").stdout)
+    assert scale["kind"] == "Scale" and scale["spec"] == {"replicas": 1}
+
+    # deleting the CRD takes its objects and endpoints with it
+    out = kubectl("delete", "crd", CRD_NAME, timeout=30).stdout
+    assert out.strip() == f'customresourcedefinition.apiextensions.k8s.io "{CRD_NAME}" deleted'
+    assert apiserver.wait_idle(10)
+    gone = kubectl("get", "gadgets", check=False)
+    assert gone.returncode == 1 and "the server could not find the requested resource" in (
+        gone.stderr
+    )
+
+
+def test_unsupported_commands_fail_fast_and_cleanly(kubectl: Kubectl) -> None:
+    kubectl("run", "p1", "--image=nginx")
+    for args, text in (
+        (("exec", "p1", "--", "ls"), "pods/exec is not supported"),
+        (("top", "pods"), "Metrics API not available"),
+        (("port-forward", "p1", "18080:80"), "pod is not running"),
+        (("auth", "whoami"), "selfsubjectreviews API is not enabled"),
+    ):
+        proc = kubectl(*args, check=False, timeout=20)
+        assert proc.returncode == 1, args
+        assert text in proc.stderr, (args, proc.stderr)
+    info = kubectl("cluster-info").stdout
+    assert "Kubernetes control plane is running at http://127.0.0.1:" in info

@@ -190,7 +190,11 @@ def test_delete_namespace_goes_away(kubectl: Kubectl, apiserver: APIServer) -> N
     apply(kubectl, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "scratch"}})
     apply(
         kubectl,
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "scratch"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "scratch"},
+        },
         {**DEPLOYMENT, "metadata": {"name": "web", "namespace": "scratch"}},
     )
     status = kubectl("get", "ns", "scratch", "-o", "jsonpath={.status.phase}").stdout
@@ -276,8 +280,12 @@ def test_get_watch_sees_changes(kubectl: Kubectl, apiserver: APIServer) -> None:
         eventually(lambda: apiserver.watch_count >= 1, "kubectl get -w to start watching")
         apply(
             kubectl,
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fresh"},
-             "data": {"a": "b"}},
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "fresh"},
+                "data": {"a": "b"},
+            },
         )
         added = lines.until(lambda s: "fresh" in s)
         assert added.split()[:3] == ["ADDED", "fresh", "1"]

@@ -115,6 +115,7 @@ def test_apply_updates_deployment_without_losing_fields(
     main["env"][0]["value"] = "2"
     apiserver.clear_request_log()
     assert apply(kubectl, changed) == "deployment.apps/web configured"
+
     def by_apply(log: list[tuple[str, str, str, int]]) -> list[str]:
         return [r[0] for r in log if "fieldManager=kubectl-client-side-apply" in r[2]]
 
@@ -167,11 +168,18 @@ def test_patch_types_on_deployment(kubectl: Kubectl) -> None:
     assert "side" in containers(dep)
 
     # strategic delete directive on a merge-keyed list
-    delete_side = '{"spec":{"template":{"spec":{"containers":[{"name":"side","$patch":"delete"}]}}}}'
+    delete_side = (
+        '{"spec":{"template":{"spec":{"containers":[{"name":"side","$patch":"delete"}]}}}}'
+    )
     kubectl("patch", "deployment", "web", "--type=strategic", "-p", delete_side)
     assert list(containers(get_json(kubectl, "deployment", "web"))) == ["c"]
 
-    jp = '[{"op":"replace","path":"/spec/replicas","value":5},{"op":"add","path":"/metadata/labels/x~1y","value":"z"}]'
+    jp = json.dumps(
+        [
+            {"op": "replace", "path": "/spec/replicas", "value": 5},
+            {"op": "add", "path": "/metadata/labels/x~1y", "value": "z"},
+        ]
+    )
     kubectl("patch", "deployment", "web", "--type=json", "-p", jp)
     dep = get_json(kubectl, "deployment", "web")
     assert dep["spec"]["replicas"] == 5 and dep["metadata"]["labels"]["x/y"] == "z"
@@ -184,8 +192,9 @@ def test_patch_types_on_deployment(kubectl: Kubectl) -> None:
     assert got["only"]["imagePullPolicy"] == "Always"  # defaults run after every patch
 
     # an invalid result is rejected as a whole (PATCH-5)
-    bad = kubectl("patch", "deployment", "web", "--type=merge", "-p", '{"spec":{"replicas":-1}}',
-                  check=False)
+    bad = kubectl(
+        "patch", "deployment", "web", "--type=merge", "-p", '{"spec":{"replicas":-1}}', check=False
+    )
     assert bad.returncode == 1
     assert 'The Deployment "web" is invalid' in bad.stderr and "spec.replicas" in bad.stderr
 
@@ -236,7 +245,9 @@ def test_server_side_apply_conflicts_and_force(kubectl: Kubectl) -> None:
     # agreeing on a value is no conflict; a new field gets a co-owner
     apply(kubectl, cm(a="10", c="3"), "--server-side", "--field-manager=other")
 
-    forced = apply(kubectl, cm(a="99"), "--server-side", "--field-manager=other", "--force-conflicts")
+    forced = apply(
+        kubectl, cm(a="99"), "--server-side", "--field-manager=other", "--force-conflicts"
+    )
     assert forced == "configmap/ssa serverside-applied"
     assert get_json(kubectl, "cm", "ssa")["data"] == {"a": "99", "b": "2"}
 
@@ -246,6 +257,29 @@ def test_server_side_apply_conflicts_and_force(kubectl: Kubectl) -> None:
     assert live["data"] == {"a": "99"}
     owners = {m["manager"]: m["fieldsV1"] for m in live["metadata"]["managedFields"]}
     assert owners["other"] == {"f:data": {"f:a": {}}}
+
+
+def test_client_side_apply_migrates_to_server_side(kubectl: Kubectl) -> None:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "mig"},
+        "data": {"a": "1", "b": "2"},
+    }
+    apply(kubectl, doc)
+    live = get_json(kubectl, "cm", "mig", "--show-managed-fields")
+    assert [m["manager"] for m in live["metadata"]["managedFields"]] == [
+        "kubectl-client-side-apply"
+    ]
+    # kubectl moves the client-side-apply ownership over with a JSON patch (SSA-5)
+    assert apply(kubectl, doc, "--server-side") == "configmap/mig serverside-applied"
+    live = get_json(kubectl, "cm", "mig", "--show-managed-fields")
+    managers = {m["manager"]: m for m in live["metadata"]["managedFields"]}
+    assert "kubectl-client-side-apply" not in managers
+    assert managers["kubectl"]["fieldsV1"]["f:data"] == {"f:a": {}, "f:b": {}}
+    # so dropping a key from the manifest now removes it
+    apply(kubectl, {**doc, "data": {"a": "1", "c": "3"}}, "--server-side")
+    assert get_json(kubectl, "cm", "mig")["data"] == {"a": "1", "c": "3"}
 
 
 def test_server_side_apply_deployment_merges_containers(kubectl: Kubectl) -> None:
@@ -262,7 +296,9 @@ def test_server_side_apply_deployment_merges_containers(kubectl: Kubectl) -> Non
             },
         },
     }
-    apply(kubectl, partial, "--server-side", "--field-manager=sidecar-injector", "--force-conflicts")
+    apply(
+        kubectl, partial, "--server-side", "--field-manager=sidecar-injector", "--force-conflicts"
+    )
     got = containers(get_json(kubectl, "deployment", "web"))
     assert list(got) == ["c", "side"]
     assert got["side"]["image"] == "busybox:2" and got["c"]["image"] == "nginx:1.25"
@@ -288,9 +324,58 @@ def test_label_and_annotate(kubectl: Kubectl) -> None:
     assert kubectl("get", "cm", "-l", "team=a", "-o", "name").stdout == ""
 
 
+def test_get_pages_through_continue_tokens(kubectl: Kubectl, apiserver: APIServer) -> None:
+    docs = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"cm{i}"}} for i in range(5)
+    ]
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    apiserver.clear_request_log()
+    # Tables carry continue tokens too (TABLE-1, PAGE-1)
+    table = kubectl("get", "cm", "--chunk-size=2").stdout
+    assert [line.split()[0] for line in table.splitlines()[1:]] == [f"cm{i}" for i in range(5)]
+    names = kubectl("get", "cm", "--chunk-size=2", "-o", "name").stdout.split()
+    assert names == [f"configmap/cm{i}" for i in range(5)]
+    log = logged(apiserver, lambda log: sum("continue=" in r[2] for r in log) >= 4)
+    assert sum("continue=" in q for _, _, q, _ in log) >= 4
+
+
+LIST_DOC = {
+    "apiVersion": "v1",
+    "kind": "List",
+    "items": [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"l{i}"},
+            "data": {"i": str(i)},
+        }
+        for i in range(2)
+    ],
+}
+
+
+def test_apply_a_list_document(kubectl: Kubectl) -> None:
+    # `kubectl get ... -o yaml` of several objects is a v1 List; re-applying it is routine
+    out = kubectl("apply", "-f", "-", input=yaml.safe_dump(LIST_DOC)).stdout
+    assert out.split("\n")[:2] == ["configmap/l0 created", "configmap/l1 created"]
+    dumped = kubectl("get", "cm", "l0", "l1", "-o", "yaml").stdout
+    assert yaml.safe_load(dumped)["kind"] == "List"
+    again = kubectl("apply", "-f", "-", input=dumped).stdout.split()
+    assert again[0::2] == ["configmap/l0", "configmap/l1"]
+    assert get_json(kubectl, "cm", "l1")["data"] == {"i": "1"}
+
+
+def test_apply_a_list_document_without_client_validation(kubectl: Kubectl) -> None:
+    out = kubectl("apply", "--validate=false", "-f", "-", input=yaml.safe_dump(LIST_DOC)).stdout
+    assert out.split() == ["configmap/l0", "created", "configmap/l1", "created"]
+    assert get_json(kubectl, "cm", "l1")["data"] == {"i": "1"}
+
+
 def test_replace_and_conflict(kubectl: Kubectl) -> None:
-    apply(kubectl, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "r"},
-                    "data": {"a": "1"}})
+    apply(
+        kubectl,
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "r"}, "data": {"a": "1"}},
+    )
     live = get_json(kubectl, "cm", "r")
     live["data"] = {"a": "2"}
     out = kubectl("replace", "-f", "-", input=json.dumps(live)).stdout
@@ -322,9 +407,12 @@ def test_diff_is_a_dry_run(kubectl: Kubectl, apiserver: APIServer) -> None:
     apiserver.clear_request_log()
     diff = kubectl("diff", "-f", "-", input=yaml.safe_dump(changed), check=False)
     assert diff.returncode == 1, diff.stderr  # 1 = differences found
-    assert "-  a: \"1\"" in diff.stdout and "+  a: \"2\"" in diff.stdout
-    dry = [r for r in logged(apiserver, lambda log: any(r[0] == "PATCH" for r in log))
-           if r[0] == "PATCH"]
+    assert '-  a: "1"' in diff.stdout and '+  a: "2"' in diff.stdout
+    dry = [
+        r
+        for r in logged(apiserver, lambda log: any(r[0] == "PATCH" for r in log))
+        if r[0] == "PATCH"
+    ]
     assert dry and all("dryRun=All" in r[2] and r[3] == 200 for r in dry)
     after = get_json(kubectl, "cm", "d")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
@@ -380,13 +468,19 @@ def test_describe_and_events(kubectl: Kubectl, apiserver: APIServer, k8s_api: An
             "lastTimestamp": now,
         },
     )
-    client.EventsV1Api(k8s_api).create_namespaced_event(
+    events: Any = client.EventsV1Api(k8s_api)
+    events.create_namespaced_event(
         "default",
         {
             "metadata": {"name": "p1.b2"},
             "eventTime": now,
-            "regarding": {"apiVersion": "v1", "kind": "Pod", "name": "p1", "namespace": "default",
-                          "uid": pod.metadata.uid},
+            "regarding": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": "p1",
+                "namespace": "default",
+                "uid": pod.metadata.uid,
+            },
             "reason": "BackOff",
             "note": "Back-off restarting",
             "type": "Warning",
@@ -406,8 +500,12 @@ def test_describe_and_events(kubectl: Kubectl, apiserver: APIServer, k8s_api: An
     queries = [q for m, p, q, _ in log if p.endswith("/events")]
     assert any(f"involvedObject.uid%3D{pod.metadata.uid}" in q for q in queries)
 
-    kubectl("apply", "-f", "-", input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
-            "data: {k: v}\n")
+    kubectl(
+        "apply",
+        "-f",
+        "-",
+        input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n",
+    )
     cm_text = kubectl("describe", "configmap", "c").stdout
     assert "Name:         c" in cm_text and "Events:  <none>" in cm_text
 

@@ -158,6 +158,10 @@ def test_unknown_resource_and_bad_verb(apiserver: APIServer) -> None:
         assert headers["cache-control"] == "no-cache, private"
     code, _, body = raw(apiserver, "PUT", "/api/v1/namespaces/default/configmaps", b"{}")
     assert code == 405 and body["reason"] == "MethodNotAllowed"
+    # POST on an item path is not a create (and must never touch the object)
+    code, _, body = raw(apiserver, "POST", "/api/v1/namespaces/default", b"{}")
+    assert code == 405 and body["reason"] == "MethodNotAllowed"
+    assert raw(apiserver, "GET", "/api/v1/namespaces/default")[0] == 200
 
 
 def test_type_meta_fill_in_and_mismatch(apiserver: APIServer, k8s_api: client.ApiClient) -> None:

@@ -117,6 +117,23 @@ def test_delete_response_shapes(k8s_api: client.ApiClient, apiserver: APIServer)
         "/api/v1/namespaces/default/configmaps/x?propagationPolicy=Sideways",
     )
     assert code == 422 and body["details"]["kind"] == "DeleteOptions"
+    # an undecodable DeleteOptions body is rejected, never ignored (DEL-1)
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "keep"}})
+    rev = apiserver.store.rev
+    for payload in ('{"dryRun": ["All"]', '["All"]', '{"preconditions": 5}'):
+        code, _, body = raw(
+            apiserver,
+            "DELETE",
+            "/api/v1/namespaces/default/configmaps/keep",
+            payload,
+            {"Content-Type": "application/json"},
+        )
+        assert (code, body["reason"]) == (400, "BadRequest"), payload
+    assert apiserver.store.rev == rev
+    # service accounts (like pods, services, PVCs, PVs) return the deleted object
+    v1.create_namespaced_service_account("default", {"metadata": {"name": "sa"}})
+    gone = v1.delete_namespaced_service_account("sa", "default")
+    assert gone.kind == "ServiceAccount" and gone.metadata.name == "sa"
 
 
 def test_delete_preconditions(k8s_api: client.ApiClient) -> None:

@@ -255,6 +255,17 @@ def test_watch_expired_history_sends_410_event(
     assert ei.value.status == 410
 
 
+def test_watch_from_future_revision_times_out(apiserver: APIServer) -> None:
+    future = apiserver.store.rev + 50
+    code, _, body = raw(
+        apiserver,
+        "GET",
+        f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={future}",
+    )
+    assert code == 504 and body["reason"] == "Timeout"
+    assert body["details"]["causes"][0]["reason"] == "ResourceVersionTooLarge"
+
+
 def test_watch_selector_enter_and_leave(k8s_api: client.ApiClient) -> None:
     v1 = core(k8s_api)
     make_cms(v1, [("default", "x", {"app": "a"})])
