@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
 DATA_1K = "x" * 1000
 """Payload of the ~1 KiB ConfigMaps every benchmark uses."""
+LOAD_AT_START = os.getloadavg()[0]
+"""The 1-minute load average when the benchmark script started: other work on the machine
+skews every figure, so each table reports it."""
 
 
 # -- reporting -------------------------------------------------------------------------------------
@@ -39,19 +42,23 @@ def machine_line() -> str:
     """One line describing where the figures come from (kept next to every table)."""
     return (
         f"Machine: {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}."
+        f"{os.cpu_count()} cores, {platform.system()} {platform.machine()}; "
+        f"load average {LOAD_AT_START:.2f} when the script started."
     )
 
 
 def write_section(path: Path, section: str, heading: str) -> None:
-    """Replace the ``heading`` section of docs/benchmarks.md (or append it)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    """Replace the ``heading`` section of docs/benchmarks.md (or append it), keeping one blank
+    line between sections."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    body = section.strip("\n") + "\n"
     start = text.find(heading)
     if start < 0:
-        text = text.rstrip() + "\n\n" + section
+        text = text.rstrip("\n") + "\n\n" + body
     else:
         end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + ("" if end < 0 else text[end + 1 :])
+        rest = "" if end < 0 else "\n" + text[end + 1 :]
+        text = text[:start] + body + rest
     path.write_text(text)
 
 

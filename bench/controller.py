@@ -130,6 +130,7 @@ def render(res: dict[str, Any], objects: int, rounds: int, runs: int) -> str:
         "## Controller reconciles (`bench/controller.py`)",
         "",
         c.machine_line(),
+        "",
         f"A `Manager` with one controller (`for_` ConfigMap, one namespace of {objects:,} "
         "~1 KiB ConfigMaps on the embedded API server, in another process) whose reconciler "
         f"only counts calls; medians of {runs} runs. *First pass*: from `Manager.start()` "
@@ -167,8 +168,8 @@ def render(res: dict[str, Any], objects: int, rounds: int, runs: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--objects", type=int, default=1_000)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
     res = run(args.objects, args.rounds, args.runs)

@@ -21,17 +21,18 @@ PREAMBLE = """# Benchmarks
 
 Figures from `.venv/bin/python bench/run_all.py --write` (each script in `bench/` also runs
 alone). Every table states its machine and sits next to the baseline it was measured against
-in the same run; ratios compare the two. Numbers from a laptop or CI runner vary by tens of
-percent between runs: compare ratios, not absolute figures.
+in the same run; ratios compare the two. Absolute figures vary by tens of percent between
+runs and machines, more so when other work shares the cores (each table gives the load average
+at its start): compare ratios, not absolute figures.
 """
 
 
 def write_preamble(path: Path) -> None:
-    """Put :data:`PREAMBLE` above the first ``## `` section, keeping every section."""
+    """Put :data:`PREAMBLE` above the ``## `` sections, one blank line between sections."""
     text = path.read_text() if path.exists() else ""
-    first = text.find("\n## ")
-    sections = "" if first < 0 else text[first + 1 :]
-    path.write_text(PREAMBLE + ("\n" + sections if sections else ""))
+    parts = text.split("\n## ")[1:]
+    sections = ["## " + part.strip("\n") + "\n" for part in parts]
+    path.write_text("\n".join([PREAMBLE, *sections]))
 
 
 def main() -> int:

@@ -142,6 +142,7 @@ def render(res: dict[str, dict[str, float]], n: int, runs: int) -> str:
         "## Work queue (`bench/workqueue.py`)",
         "",
         c.machine_line(),
+        "",
         f"Ops/s where one op is an item's full trip through the queue (opkit: `add` + `get` + "
         f"`done`; baseline `queue.Queue`: `put` + `get`), {n:,} distinct items, medians of "
         f"{runs} runs. *1 thread*: add all, then get and finish each. *{WORKERS} workers*: the "

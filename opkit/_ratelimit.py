@@ -44,21 +44,41 @@ class RateLimiter(Protocol[_T_contra]):
         ...
 
 
-class ItemExponentialFailureRateLimiter:
+class _PerItemFailures:
+    """The failure count of every item not yet forgotten (the per-item limiters' state)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[Hashable, int] = {}
+
+    def _count_failure(self, item: Hashable) -> int:
+        """Record one more failure of ``item``; returns how many it had before."""
+        with self._lock:
+            before = self._failures.get(item, 0)
+            self._failures[item] = before + 1
+        return before
+
+    def forget(self, item: Hashable) -> None:
+        with self._lock:
+            self._failures.pop(item, None)
+
+    def num_requeues(self, item: Hashable) -> int:
+        with self._lock:
+            return self._failures.get(item, 0)
+
+
+class ItemExponentialFailureRateLimiter(_PerItemFailures):
     """Per-item exponential backoff: ``base_delay * 2**failures``, capped at ``max_delay``."""
 
     def __init__(self, base_delay: float, max_delay: float) -> None:
         if base_delay < 0 or max_delay < 0:
             raise ValueError("delays must not be negative")
+        super().__init__()
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self._lock = threading.Lock()
-        self._failures: dict[Hashable, int] = {}
 
     def when(self, item: Hashable) -> float:
-        with self._lock:
-            exp = self._failures.get(item, 0)
-            self._failures[item] = exp + 1
+        exp = self._count_failure(item)
         try:
             backoff = self.base_delay * 2.0**exp
         except OverflowError:
@@ -67,41 +87,22 @@ class ItemExponentialFailureRateLimiter:
             return self.max_delay
         return backoff
 
-    def forget(self, item: Hashable) -> None:
-        with self._lock:
-            self._failures.pop(item, None)
-
-    def num_requeues(self, item: Hashable) -> int:
-        with self._lock:
-            return self._failures.get(item, 0)
-
     def __repr__(self) -> str:
         return f"ItemExponentialFailureRateLimiter({self.base_delay!r}, {self.max_delay!r})"
 
 
-class ItemFastSlowRateLimiter:
+class ItemFastSlowRateLimiter(_PerItemFailures):
     """``fast_delay`` for an item's first ``max_fast_attempts`` failures, then ``slow_delay``."""
 
     def __init__(self, fast_delay: float, slow_delay: float, max_fast_attempts: int) -> None:
+        super().__init__()
         self.fast_delay = fast_delay
         self.slow_delay = slow_delay
         self.max_fast_attempts = max_fast_attempts
-        self._lock = threading.Lock()
-        self._failures: dict[Hashable, int] = {}
 
     def when(self, item: Hashable) -> float:
-        with self._lock:
-            n = self._failures.get(item, 0) + 1
-            self._failures[item] = n
+        n = self._count_failure(item) + 1
         return self.fast_delay if n <= self.max_fast_attempts else self.slow_delay
-
-    def forget(self, item: Hashable) -> None:
-        with self._lock:
-            self._failures.pop(item, None)
-
-    def num_requeues(self, item: Hashable) -> int:
-        with self._lock:
-            return self._failures.get(item, 0)
 
     def __repr__(self) -> str:
         return (

@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from opkit import errors
 from opkit._store import DeletedFinalStateUnknown, Obj
+from opkit.client import DEFAULT_WATCH_READ_TIMEOUT, ResourceClient
 from opkit.clock import REAL_CLOCK, Clock
 
 __all__ = [
@@ -85,38 +86,12 @@ class ListerWatcher(Protocol):
     def watch(self, options: ListOptions) -> WatchStream: ...
 
 
-class _ResourceClientLike(Protocol):
-    def list(
-        self,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-        resource_version: str | None = None,
-        resource_version_match: str | None = None,
-    ) -> dict[str, Any]: ...
-
-    def watch(
-        self,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None,
-        timeout_seconds: int | None = None,
-        allow_watch_bookmarks: bool = True,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        read_timeout: float = 75.0,
-    ) -> Any: ...
-
-
 class ResourceClientListerWatcher:
     """Adapts an ``opkit.client.ResourceClient`` (one namespace or all, optional selectors)."""
 
     def __init__(
         self,
-        client: _ResourceClientLike,
+        client: ResourceClient,
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
@@ -146,7 +121,9 @@ class ResourceClientListerWatcher:
             allow_watch_bookmarks=options.allow_watch_bookmarks,
             label_selector=options.label_selector or self.label_selector,
             field_selector=options.field_selector or self.field_selector,
-            read_timeout=options.read_timeout if options.read_timeout is not None else 75.0,
+            read_timeout=(
+                DEFAULT_WATCH_READ_TIMEOUT if options.read_timeout is None else options.read_timeout
+            ),
         )
         return stream
 
@@ -189,7 +166,7 @@ class ReflectorConfig:
     page_size: int = 500
     min_watch_timeout: float = 300.0
     max_watch_timeout: float = 600.0
-    read_timeout: float = 75.0
+    read_timeout: float = DEFAULT_WATCH_READ_TIMEOUT
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     very_short_watch: float = 1.0
     """A watch that ends within this many seconds having delivered nothing counts as a failure

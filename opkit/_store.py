@@ -186,11 +186,8 @@ class Store:
     def resync(self) -> None:
         """No-op: a plain store has nothing to resync (the informer's queue does)."""
 
-    # Informer fast path: key already computed, one lock round-trip, returns the old object.
-    def _upsert(self, key: str, obj: Obj) -> Obj | None:
-        with self._lock:
-            return self._put_locked(key, obj)
-
+    # With the lock held (the informer batches deltas under it): put/remove by a known key,
+    # returning the old object.
     def _put_locked(self, key: str, obj: Obj) -> Obj | None:
         old = self._items.get(key)
         self._items[key] = obj

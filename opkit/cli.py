@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from opkit import log as _log
+from opkit._validation import dns1123_label_errors, dns1123_subdomain_errors
 from opkit.client import Client
 from opkit.manager import Manager, parse_bind_address
 
@@ -48,8 +48,6 @@ __all__ = [
 ]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 WATCH_NAMESPACE_ENV = "WATCH_NAMESPACE"
 
 
@@ -71,7 +69,7 @@ class Options:
 
 
 def _namespace(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if dns1123_label_errors(value):
         raise argparse.ArgumentTypeError(
             f"invalid namespace {value!r}: must be a DNS label (lowercase letters, digits, '-')"
         )
@@ -79,7 +77,7 @@ def _namespace(value: str) -> str:
 
 
 def _lease_name(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if dns1123_subdomain_errors(value):
         raise argparse.ArgumentTypeError(
             f"invalid leader election id {value!r}: must be a DNS subdomain name"
         )

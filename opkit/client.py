@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from opkit import errors
+from opkit._closing import Closing
 from opkit._retry import NO_RETRY, RetryPolicy, call_with_retries
 from opkit.clock import REAL_CLOCK, Clock
 from opkit.discovery import APIResource, RESTMapper
@@ -82,6 +83,17 @@ def _transport_error(exc: BaseException) -> errors.TransportError:
     return errors.ConnectionFailed(text, request_sent=True)
 
 
+def _read_all(resp: urllib3.BaseHTTPResponse) -> bytes:
+    """The whole body of a response, its connection returned to the pool either way."""
+    try:
+        data: bytes = resp.read()
+    except Exception as exc:
+        raise _transport_error(exc) from exc
+    finally:
+        resp.release_conn()
+    return data
+
+
 def _parse_json(data: bytes) -> Any:
     if not data:
         return {}
@@ -107,7 +119,7 @@ class _Shared:
         self.refresh_interval = refresh_interval
 
 
-class Client:
+class Client(Closing):
     """A connection to one API server.
 
     Build it with :meth:`from_kubeconfig`, :meth:`in_cluster` or :meth:`auto`, or wrap an
@@ -193,17 +205,6 @@ class Client:
 
     def close(self) -> None:
         self.api_client.close()  # type: ignore[no-untyped-call]
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def host(self) -> str:
@@ -294,12 +295,7 @@ class Client:
             resp = self._send(
                 method, path, query=query, body=body, content_type=content_type, timeout=timeout
             )
-            try:
-                data = resp.read()
-            except Exception as exc:
-                raise _transport_error(exc) from exc
-            finally:
-                resp.release_conn()
+            data = _read_all(resp)
             if not 200 <= resp.status < 300:
                 raise errors.from_status(resp.status, data, dict(resp.headers))
             return _parse_json(data)
@@ -363,13 +359,7 @@ class Client:
             )
             if 200 <= resp.status < 300:
                 return resp
-            try:
-                data = resp.read()
-            except Exception as exc:
-                raise _transport_error(exc) from exc
-            finally:
-                resp.release_conn()
-            raise errors.from_status(resp.status, data, dict(resp.headers))
+            raise errors.from_status(resp.status, _read_all(resp), dict(resp.headers))
 
         return call_with_retries(
             once, policy=self.retry, clock=self.clock, idempotent=True, what=f"WATCH {path}"
@@ -450,6 +440,22 @@ class ResourceClient:
             raise ValueError(f"{self.resource.group_resource} is namespaced: a namespace is needed")
         return ns
 
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        idempotent: bool,
+    ) -> Obj:
+        """One request whose answer is an object (or a Status)."""
+        result: Obj = self.client._call(
+            method, path, query=query, body=body, content_type=content_type, idempotent=idempotent
+        )
+        return result
+
     @staticmethod
     def _write_query(dry_run: bool, field_manager: str | None) -> list[tuple[str, Any]]:
         query: list[tuple[str, Any]] = []
@@ -465,8 +471,7 @@ class ResourceClient:
         self, name: str, namespace: str | None = None, *, subresource: str | None = None
     ) -> Obj:
         path = self.path(self._ns(namespace), name, subresource)
-        result: Obj = self.client._call("GET", path, idempotent=True)
-        return result
+        return self._call("GET", path, idempotent=True)
 
     def list(
         self,
@@ -491,8 +496,7 @@ class ResourceClient:
             ("timeoutSeconds", timeout_seconds),
         ]
         path = self.path(namespace if self.resource.namespaced else None)
-        result: Obj = self.client._call("GET", path, query=query, idempotent=True)
-        return result
+        return self._call("GET", path, query=query, idempotent=True)
 
     def list_all(
         self,
@@ -510,10 +514,10 @@ class ResourceClient:
         that expired midway leads to one unpaginated LIST at the original resourceVersion.
         The result carries the first page's ``metadata.resourceVersion`` (the snapshot's).
         """
-        first = self.list(
-            namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
+        select = functools.partial(
+            self.list, namespace, label_selector=label_selector, field_selector=field_selector
+        )
+        first = select(
             limit=page_size,
             resource_version=resource_version,
             resource_version_match=resource_version_match,
@@ -522,18 +526,9 @@ class ResourceClient:
         token = (first.get("metadata") or {}).get("continue")
         while token:
             try:
-                page = self.list(
-                    namespace,
-                    label_selector=label_selector,
-                    field_selector=field_selector,
-                    limit=page_size,
-                    continue_=token,
-                )
+                page = select(limit=page_size, continue_=token)
             except errors.Gone:
-                return self.list(
-                    namespace,
-                    label_selector=label_selector,
-                    field_selector=field_selector,
+                return select(
                     resource_version=resource_version,
                     resource_version_match=resource_version_match,
                 )
@@ -603,14 +598,13 @@ class ResourceClient:
         if subresource and not name:
             raise ValueError("creating a subresource needs the parent's name")
         path = self.path(ns, name, subresource) if subresource else self.path(ns)
-        result: Obj = self.client._call(
+        return self._call(
             "POST",
             path,
             query=self._write_query(dry_run, field_manager),
             body=dict(obj),
             idempotent=False,
         )
-        return result
 
     def update(
         self,
@@ -623,14 +617,13 @@ class ResourceClient:
     ) -> Obj:
         """PUT ``obj``; with ``metadata.resourceVersion`` set it fails with Conflict if stale."""
         path = self.path(self._ns(namespace, obj), _object_name(obj), subresource)
-        result: Obj = self.client._call(
+        return self._call(
             "PUT",
             path,
             query=self._write_query(dry_run, field_manager),
             body=dict(obj),
             idempotent=_has_resource_version(obj),
         )
-        return result
 
     def update_status(
         self,
@@ -673,7 +666,7 @@ class ResourceClient:
         if force:
             query.append(("force", "true"))
         path = self.path(self._ns(namespace), name, subresource)
-        result: Obj = self.client._call(
+        return self._call(
             "PATCH",
             path,
             query=query,
@@ -681,7 +674,6 @@ class ResourceClient:
             content_type=content_type,
             idempotent=patch_type in _IDEMPOTENT_PATCHES,
         )
-        return result
 
     def patch_status(
         self,
@@ -743,10 +735,7 @@ class ResourceClient:
         failure (otherwise a retry could remove a re-created object of the same name)."""
         path = self.path(self._ns(namespace), name)
         options = _delete_options(propagation_policy, grace_period_seconds, preconditions, dry_run)
-        result: Obj = self.client._call(
-            "DELETE", path, body=options, idempotent=bool(preconditions)
-        )
-        return result
+        return self._call("DELETE", path, body=options, idempotent=bool(preconditions))
 
     def delete_collection(
         self,
@@ -765,8 +754,7 @@ class ResourceClient:
         ]
         path = self.path(self._ns(namespace))
         options = _delete_options(propagation_policy, grace_period_seconds, None, dry_run)
-        result: Obj = self.client._call("DELETE", path, query=query, body=options, idempotent=True)
-        return result
+        return self._call("DELETE", path, query=query, body=options, idempotent=True)
 
     # -- scale --------------------------------------------------------------------------------
 
@@ -818,7 +806,7 @@ def _delete_options(
     return options
 
 
-class WatchStream(Iterator[Obj]):
+class WatchStream(Closing, Iterator[Obj]):
     """The events of one watch request, parsed, in order.
 
     Iteration ends when the server ends the watch (its ``timeoutSeconds``) or after
@@ -933,17 +921,6 @@ class WatchStream(Iterator[Obj]):
             self._released = True
         with contextlib.suppress(Exception):
             self._response.release_conn()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

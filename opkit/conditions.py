@@ -16,6 +16,8 @@ from collections.abc import MutableMapping, MutableSequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from opkit._validation import DNS1123_SUBDOMAIN_FMT, QUALIFIED_NAME_FMT
+
 __all__ = [
     "CONDITION_STATUSES",
     "ConditionStatus",
@@ -39,10 +41,7 @@ Conditions = MutableSequence[dict[str, Any]]
 Target = MutableMapping[str, Any] | MutableSequence[dict[str, Any]]
 
 # Patterns and limits of metav1.Condition's OpenAPI validation.
-_TYPE_RE = re.compile(
-    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])"
-)
+_TYPE_RE = re.compile(f"({DNS1123_SUBDOMAIN_FMT}/)?({QUALIFIED_NAME_FMT})")
 _TYPE_MAX = 316
 _REASON_RE = re.compile(r"[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?")
 _REASON_MAX = 1024

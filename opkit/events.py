@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from opkit import errors
 from opkit import log as _log
+from opkit._closing import Closing
 from opkit.client import Client
 from opkit.clock import REAL_CLOCK, Clock
 
@@ -75,7 +76,7 @@ class _Stop:
 _STOP = _Stop()
 
 
-class EventRecorder:
+class EventRecorder(Closing):
     """Records Events for objects on behalf of ``component`` (the ``source.component``).
 
     ``instance`` (``reportingInstance``, default the host name) identifies this replica.
@@ -184,12 +185,6 @@ class EventRecorder:
                         self._done_one()
             self._queue.put(_STOP)
             self._thread.join()
-
-    def __enter__(self) -> EventRecorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- internals ------------------------------------------------------------------------------
 

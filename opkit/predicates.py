@@ -16,7 +16,7 @@ Predicates compose with ``&``, ``|`` and ``~`` or :func:`And`, :func:`Or`, :func
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opkit import labels as _labels
@@ -166,42 +166,37 @@ class LabelSelectorPredicate(Predicate):
         return f"LabelSelectorPredicate({str(self.selector)!r})"
 
 
-class And(Predicate):
+class _Combination(Predicate):
+    """Combines the answers of several predicates with ``_combine`` (``all`` or ``any``)."""
+
+    _combine: Callable[[Iterable[bool]], bool]
+
+    def __init__(self, *predicates: Predicate) -> None:
+        self.predicates = predicates
+
+    def create(self, obj: Obj) -> bool:
+        return self._combine(p.create(obj) for p in self.predicates)
+
+    def update(self, old: Obj, new: Obj) -> bool:
+        return self._combine(p.update(old, new) for p in self.predicates)
+
+    def delete(self, obj: Obj) -> bool:
+        return self._combine(p.delete(obj) for p in self.predicates)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.predicates))})"
+
+
+class And(_Combination):
     """Passes an event only if every predicate passes it (short-circuits)."""
 
-    def __init__(self, *predicates: Predicate) -> None:
-        self.predicates = predicates
-
-    def create(self, obj: Obj) -> bool:
-        return all(p.create(obj) for p in self.predicates)
-
-    def update(self, old: Obj, new: Obj) -> bool:
-        return all(p.update(old, new) for p in self.predicates)
-
-    def delete(self, obj: Obj) -> bool:
-        return all(p.delete(obj) for p in self.predicates)
-
-    def __repr__(self) -> str:
-        return f"And({', '.join(map(repr, self.predicates))})"
+    _combine = staticmethod(all)
 
 
-class Or(Predicate):
+class Or(_Combination):
     """Passes an event if any predicate passes it (short-circuits)."""
 
-    def __init__(self, *predicates: Predicate) -> None:
-        self.predicates = predicates
-
-    def create(self, obj: Obj) -> bool:
-        return any(p.create(obj) for p in self.predicates)
-
-    def update(self, old: Obj, new: Obj) -> bool:
-        return any(p.update(old, new) for p in self.predicates)
-
-    def delete(self, obj: Obj) -> bool:
-        return any(p.delete(obj) for p in self.predicates)
-
-    def __repr__(self) -> str:
-        return f"Or({', '.join(map(repr, self.predicates))})"
+    _combine = staticmethod(any)
 
 
 class Not(Predicate):

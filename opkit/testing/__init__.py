@@ -8,8 +8,9 @@ if TYPE_CHECKING:
     from ._pytest_plugin import Kubectl, KubectlError, make_kube_env
     from .apiserver._faults import FaultInjector
     from .apiserver.server import APIServer
+    from .cluster import Cluster
 
-__all__ = ["APIServer", "FaultInjector", "Kubectl", "KubectlError", "make_kube_env"]
+__all__ = ["APIServer", "Cluster", "FaultInjector", "Kubectl", "KubectlError", "make_kube_env"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,6 +19,10 @@ def __getattr__(name: str) -> Any:
         from .apiserver.server import APIServer
 
         return APIServer
+    if name == "Cluster":
+        from .cluster import Cluster
+
+        return Cluster
     if name == "FaultInjector":
         from .apiserver._faults import FaultInjector
 

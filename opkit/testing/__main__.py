@@ -1,4 +1,6 @@
-"""``python -m opkit.testing apiserver --kubeconfig PATH [--port N]``.
+"""``python -m opkit.testing apiserver --kubeconfig PATH [--port N]`` and
+``python -m opkit.testing cluster --kubeconfig PATH [--data-dir DIR]`` (see
+:func:`opkit.testing.cluster.main_cluster`).
 
 Runs the embedded API server in the foreground. The kubeconfig is written (atomically)
 only once the server is serving, so a script can wait for the file to appear. SIGINT and
@@ -26,10 +28,20 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument(
         "--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks"
     )
+    sub.add_parser(
+        "cluster",
+        help="run API server, built-in controllers and a local kubelet (see cluster --help)",
+        add_help=False,
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cluster"]:
+        from .cluster import main_cluster
+
+        return main_cluster(argv[1:])
     args = _parser().parse_args(argv)
     stop = threading.Event()
 

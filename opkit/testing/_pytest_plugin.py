@@ -3,7 +3,8 @@
 Enable with ``pytest_plugins = ["opkit.testing._pytest_plugin"]`` in a conftest.py.
 ``apiserver`` is a fresh server per test; ``kubeconfig`` points at it; ``kube_env`` is an
 environment for subprocesses with that KUBECONFIG and a private HOME (kubectl caches
-/version and discovery under ~/.kube, ENV-2); ``kubectl`` runs kubectl in it.
+/version and discovery under ~/.kube, ENV-2); ``kubectl`` runs kubectl in it. ``cluster`` is
+a whole embedded cluster with a local kubelet (:mod:`opkit.testing._cluster_fixture`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ._cluster_fixture import cluster
+
 if TYPE_CHECKING:
     from .apiserver.server import APIServer
 
-__all__ = ["Kubectl", "KubectlError", "apiserver", "kube_env", "kubeconfig", "kubectl"]
+__all__ = [
+    "Kubectl",
+    "KubectlError",
+    "apiserver",
+    "cluster",
+    "kube_env",
+    "kubeconfig",
+    "kubectl",
+]
 
 
 class KubectlError(subprocess.CalledProcessError):

@@ -12,12 +12,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import wait_for
 
 from opkit import errors
 from opkit.client import Client, ResourceClient
@@ -37,21 +36,6 @@ from examples.configmap_mirror import (  # noqa: E402
 )
 
 QUIET = ["--metrics-bind-address=0", "--health-probe-bind-address=0", "--log-level=warning"]
-
-
-def wait_for(pred: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-@pytest.fixture
-def client(kubeconfig: str) -> Iterator[Client]:
-    c = Client.from_kubeconfig(kubeconfig)
-    yield c
-    c.close()
 
 
 class Cluster:

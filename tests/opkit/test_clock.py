@@ -3,46 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
 
 import pytest
+from helpers import Bg
 
 from opkit.clock import REAL_CLOCK, Clock, FakeClock, RealClock
 
-R = TypeVar("R")
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    before = threading.active_count()
-    yield
-    assert threading.active_count() == before
-
-
-class Bg(Generic[R]):
-    """Run ``fn`` in a thread; ``result()`` joins it (real-time safety net only)."""
-
-    def __init__(self, fn: Callable[[], R]) -> None:
-        self._value: list[R] = []
-        self._error: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self._value.append(fn())
-            except BaseException as e:
-                self._error.append(e)
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-
-    def result(self, timeout: float = 10.0) -> R:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "background call did not finish"
-        if self._error:
-            raise self._error[0]
-        return self._value[0]
+pytestmark = pytest.mark.usefixtures("no_leaked_threads")
 
 
 # -- RealClock ----------------------------------------------------------------------------------

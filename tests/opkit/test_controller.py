@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import structlog
+from helpers import wait_for
 
 from opkit import metrics
 from opkit.client import Client
@@ -39,23 +40,8 @@ NS = "default"
 OUR_THREADS = ("controller-", "informer-")
 
 
-def wait_for(pred: Callable[[], bool], what: str = "condition", timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
 def our_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(OUR_THREADS)]
-
-
-@pytest.fixture
-def client(kubeconfig: str) -> Iterator[Client]:
-    c = Client.from_kubeconfig(kubeconfig)
-    yield c
-    c.close()
 
 
 @pytest.fixture

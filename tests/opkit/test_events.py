@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,13 +13,6 @@ from opkit.events import EventRecorder
 from opkit.testing import APIServer
 
 NS = "default"
-
-
-@pytest.fixture
-def client(kubeconfig: str) -> Iterator[Client]:
-    c = Client.from_kubeconfig(kubeconfig)
-    yield c
-    c.close()
 
 
 @pytest.fixture

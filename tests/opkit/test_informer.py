@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import wait_for
 from informer_fakes import FakeAPI, make_obj
 
 from opkit import errors
@@ -29,15 +29,6 @@ from opkit.informer import (
 from opkit.testing import APIServer
 
 FAST = ReflectorConfig(backoff=BackoffConfig(initial=0.01, cap=0.05, jitter=0.0))
-
-
-def wait_for(pred: Callable[[], bool], what: str = "condition", timeout: float = 10.0) -> None:
-    """Wait (really) until ``pred`` holds; the timeout is only a safety net for hangs."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 def name_of(o: Any) -> str:

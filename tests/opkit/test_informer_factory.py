@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from helpers import wait_for
 
 from opkit import errors
 from opkit.client import Client
@@ -22,14 +22,6 @@ from opkit.informer import (
 from opkit.testing import APIServer
 
 FAST = ReflectorConfig(backoff=BackoffConfig(initial=0.02, cap=0.1, jitter=0.0))
-
-
-def wait_for(pred: Callable[[], bool], what: str = "condition", timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 def informer_threads() -> list[str]:

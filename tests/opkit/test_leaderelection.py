@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from helpers import wait_for
 
 from opkit import errors
 from opkit.client import Client
@@ -289,6 +290,35 @@ def _elector(
     return elector
 
 
+def _lead(
+    lease: MemoryLease,
+    who: str,
+    clock: FakeClock,
+    timeline: Timeline,
+    electors: list[LeaderElector],
+    **kwargs: object,
+) -> LeaderElector:
+    """Start ``who`` on a free lease and wait until it is parked on the clock, leading."""
+    elector = _elector(lease, who, clock, timeline, electors, **kwargs)
+    elector.start()
+    clock.wait_for_waiters(1)
+    return elector
+
+
+def _a_leads_then_b_joins(
+    lease: MemoryLease,
+    clock: FakeClock,
+    timeline: Timeline,
+    electors: list[LeaderElector],
+    **a_kwargs: object,
+) -> tuple[LeaderElector, LeaderElector]:
+    """``a`` takes the lease, then candidate ``b`` starts."""
+    a = _lead(lease, "a", clock, timeline, electors, **a_kwargs)
+    b = _elector(lease, "b", clock, timeline, electors)
+    b.start()
+    return a, b
+
+
 def _settle(clock: FakeClock, electors: list[LeaderElector], timeout: float = 10.0) -> None:
     """Wait (really, briefly) until every running elector is parked on the fake clock."""
     pause = threading.Event()
@@ -310,25 +340,14 @@ def _advance(
     _settle(clock, electors)
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    done = threading.Event()
-    for _ in range(int(timeout / 0.005)):
-        if predicate():
-            return
-        done.wait(0.005)
-    raise AssertionError("condition not reached")
-
-
 def test_first_candidate_creates_the_lease_and_leads(
     clock: FakeClock, lease: MemoryLease, electors: list[LeaderElector]
 ) -> None:
     timeline = Timeline(clock)
-    a = _elector(lease, "a", clock, timeline, electors)
-    a.start()
-    clock.wait_for_waiters(1)
+    a = _lead(lease, "a", clock, timeline, electors)
     assert a.is_leader()
     assert a.get_leader() == "a"
-    _wait_for(lambda: "a" in timeline.started and timeline.new_leaders == ["a"])
+    wait_for(lambda: "a" in timeline.started and timeline.new_leaders == ["a"])
     spec = lease.spec
     assert spec is not None
     assert spec["holderIdentity"] == "a"
@@ -363,18 +382,14 @@ def test_second_candidate_waits_for_expiry_judged_on_its_own_clock(
     assert b.is_leader()
     assert lease.spec is not None
     assert lease.spec["leaseTransitions"] == 5
-    _wait_for(lambda: sorted(timeline.new_leaders) == ["b", "dead"])
+    wait_for(lambda: sorted(timeline.new_leaders) == ["b", "dead"])
 
 
 def test_a_changing_record_keeps_the_lease_alive(
     clock: FakeClock, lease: MemoryLease, electors: list[LeaderElector]
 ) -> None:
     timeline = Timeline(clock)
-    a = _elector(lease, "a", clock, timeline, electors)
-    b = _elector(lease, "b", clock, timeline, electors)
-    a.start()
-    clock.wait_for_waiters(1)
-    b.start()
+    a, b = _a_leads_then_b_joins(lease, clock, timeline, electors)
     clock.wait_for_waiters(2)
     _advance(clock, 60.0, electors, step=0.25)
     assert a.is_leader()
@@ -386,11 +401,7 @@ def test_renewal_failure_stops_leading_before_the_lease_can_expire(
     clock: FakeClock, lease: MemoryLease, electors: list[LeaderElector]
 ) -> None:
     timeline = Timeline(clock)
-    a = _elector(lease, "a", clock, timeline, electors)
-    b = _elector(lease, "b", clock, timeline, electors)
-    a.start()
-    clock.wait_for_waiters(1)
-    b.start()
+    a, b = _a_leads_then_b_joins(lease, clock, timeline, electors)
     _advance(clock, 6.0, electors)
     lease.failing.add("a")
     last_write = max(t for t, holder in lease.writes if holder == "a")
@@ -414,14 +425,12 @@ def test_leader_that_sees_another_holder_stops_at_once(
     clock: FakeClock, lease: MemoryLease, electors: list[LeaderElector]
 ) -> None:
     timeline = Timeline(clock)
-    a = _elector(lease, "a", clock, timeline, electors)
-    a.start()
-    clock.wait_for_waiters(1)
+    a = _lead(lease, "a", clock, timeline, electors)
     lock = MemoryLock(lease, "intruder")
     record, _ = lock.get()
     lock.update(LeaderElectionRecord("intruder", 15, clock.now(), clock.now(), 9))
     _advance(clock, 2.5, electors)
-    _wait_for(lambda: "a" in timeline.stopped)
+    wait_for(lambda: "a" in timeline.stopped)
     assert timeline.stopped["a"] - _first_write(lease, "a") < 3.0
     assert not a.is_leader()
     assert a.get_leader() == "intruder"
@@ -432,11 +441,7 @@ def test_release_on_cancel_hands_over_immediately(
     clock: FakeClock, lease: MemoryLease, electors: list[LeaderElector]
 ) -> None:
     timeline = Timeline(clock)
-    a = _elector(lease, "a", clock, timeline, electors, release_on_cancel=True)
-    b = _elector(lease, "b", clock, timeline, electors)
-    a.start()
-    clock.wait_for_waiters(1)
-    b.start()
+    a, b = _a_leads_then_b_joins(lease, clock, timeline, electors, release_on_cancel=True)
     _advance(clock, 3.0, electors)
     a.stop(timeout=10)
     assert lease.spec is not None
@@ -454,9 +459,7 @@ def test_stop_without_release_keeps_the_lease(
     clock: FakeClock, lease: MemoryLease, electors: list[LeaderElector]
 ) -> None:
     timeline = Timeline(clock)
-    a = _elector(lease, "a", clock, timeline, electors)
-    a.start()
-    clock.wait_for_waiters(1)
+    a = _lead(lease, "a", clock, timeline, electors)
     a.stop(timeout=10)
     assert lease.spec is not None
     assert lease.spec["holderIdentity"] == "a"
@@ -473,7 +476,7 @@ def test_stopping_a_candidate_does_not_call_on_stopped_leading(
     clock.wait_for_waiters(1)
     b.stop(timeout=10)
     assert timeline.stopped == {}
-    _wait_for(lambda: timeline.new_leaders == ["other"])
+    wait_for(lambda: timeline.new_leaders == ["other"])
 
 
 def test_check_reports_a_wedged_leader(
@@ -534,7 +537,7 @@ def test_exception_in_started_callback_gives_up_leadership(
         release_on_cancel=True,
     )
     a.start()
-    _wait_for(stopped.is_set)
+    wait_for(stopped.is_set)
     assert lease.spec is not None
     assert lease.spec["holderIdentity"] == ""
 
@@ -543,13 +546,6 @@ def test_exception_in_started_callback_gives_up_leadership(
 
 if TYPE_CHECKING:
     from opkit.testing.apiserver.server import APIServer
-
-
-@pytest.fixture
-def client(kubeconfig: str) -> Iterator[Client]:
-    c = Client.from_kubeconfig(kubeconfig)
-    yield c
-    c.close()
 
 
 class RecordingLeaseLock(LeaseLock):
@@ -610,7 +606,7 @@ def test_two_electors_on_one_lease_exactly_one_leads(
     b = _lease_elector(client, "b", timeline, electors)
     a.start()
     b.start()
-    _wait_for(lambda: a.is_leader() or b.is_leader())
+    wait_for(lambda: a.is_leader() or b.is_leader())
     pause = threading.Event()
     for _ in range(15):  # a few lease durations of renewals
         assert a.is_leader() != b.is_leader()
@@ -625,7 +621,7 @@ def test_two_electors_on_one_lease_exactly_one_leads(
     assert spec["leaseDurationSeconds"] == 1
     assert parse_micro_time(spec["renewTime"]) >= parse_micro_time(spec["acquireTime"])
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", spec["renewTime"])
-    _wait_for(lambda: set(timeline.new_leaders) == {leader})
+    wait_for(lambda: set(timeline.new_leaders) == {leader})
     for e in (a, b):
         e.stop(timeout=10)
     _assert_no_overlap(timeline.intervals)
@@ -639,13 +635,13 @@ def test_release_on_cancel_hands_over_without_waiting_for_expiry(
     kwargs: dict[str, Any] = {"lease_duration": 60.0, "renew_deadline": 1.0, "retry_period": 0.2}
     a = _lease_elector(client, "a", timeline, electors, release_on_cancel=True, **kwargs)
     a.start()
-    _wait_for(a.is_leader)
+    wait_for(a.is_leader)
     b = _lease_elector(client, "b", timeline, electors, **kwargs)
     b.start()
-    _wait_for(lambda: b.get_leader() == "a")
+    wait_for(lambda: b.get_leader() == "a")
     a.stop(timeout=10)
     assert not a.is_leader()
-    _wait_for(lambda: b.is_leader() and "b" in timeline.started)
+    wait_for(lambda: b.is_leader() and "b" in timeline.started)
     assert _lease_holder(client) == "b"
     b.stop(timeout=10)
     _assert_no_overlap(timeline.intervals)
@@ -658,15 +654,15 @@ def test_leader_gone_without_release_is_replaced_after_the_lease_duration(
     timeline = Timeline(REAL_CLOCK)
     a = _lease_elector(client, "a", timeline, electors)
     a.start()
-    _wait_for(a.is_leader)
+    wait_for(a.is_leader)
     b = _lease_elector(client, "b", timeline, electors)
     b.start()
-    _wait_for(lambda: b.get_leader() == "a")
+    wait_for(lambda: b.get_leader() == "a")
     a.stop(timeout=10)  # stops renewing but leaves its identity in the Lease
     lock = a.lock
     assert isinstance(lock, RecordingLeaseLock)
     last_renewal = lock.ok_writes[-1]
-    _wait_for(lambda: b.is_leader() and "b" in timeline.started)
+    wait_for(lambda: b.is_leader() and "b" in timeline.started)
     assert timeline.started["b"] >= last_renewal + a.lease_duration
     b.stop(timeout=10)
     _assert_no_overlap(timeline.intervals)
@@ -679,12 +675,12 @@ def test_leader_that_cannot_renew_stops_before_its_lease_expires(
     kwargs: dict[str, Any] = {"lease_duration": 2.0, "renew_deadline": 1.0, "retry_period": 0.2}
     a = _lease_elector(client, "a", timeline, electors, **kwargs)
     a.start()
-    _wait_for(a.is_leader)
+    wait_for(a.is_leader)
     b = _lease_elector(client, "b", timeline, electors, **kwargs)
     b.start()
-    _wait_for(lambda: b.get_leader() == "a")
+    wait_for(lambda: b.get_leader() == "a")
     apiserver.faults.fail(verb="update", resource="leases", times=10**6, code=500)
-    _wait_for(lambda: "a" in timeline.stopped)
+    wait_for(lambda: "a" in timeline.stopped)
     lock = a.lock
     assert isinstance(lock, RecordingLeaseLock)
     last_renewal = lock.ok_writes[-1]
@@ -692,7 +688,7 @@ def test_leader_that_cannot_renew_stops_before_its_lease_expires(
     assert timeline.stopped["a"] < last_renewal + a.lease_duration
     assert not a.is_leader()
     apiserver.faults.clear()
-    _wait_for(lambda: b.is_leader() and "b" in timeline.started)
+    wait_for(lambda: b.is_leader() and "b" in timeline.started)
     assert timeline.started["b"] >= last_renewal + a.lease_duration
     b.stop(timeout=10)
     _assert_no_overlap(timeline.intervals)
@@ -765,8 +761,8 @@ class Candidate:
 def test_electors_in_two_processes(kubeconfig: str, client: Client) -> None:
     candidates = [Candidate(kubeconfig, "p1"), Candidate(kubeconfig, "p2")]
     try:
-        _wait_for(lambda: all(c.saw("ready") is not None for c in candidates), timeout=60)
-        _wait_for(lambda: any(c.saw("started") is not None for c in candidates), timeout=30)
+        wait_for(lambda: all(c.saw("ready") is not None for c in candidates), timeout=60)
+        wait_for(lambda: any(c.saw("started") is not None for c in candidates), timeout=30)
         leader = next(c for c in candidates if c.saw("started") is not None)
         other = next(c for c in candidates if c is not leader)
         # Several lease durations later, still exactly one leader.
@@ -777,7 +773,7 @@ def test_electors_in_two_processes(kubeconfig: str, client: Client) -> None:
         killed_at = time.monotonic()
         leader.proc.kill()
         leader.proc.wait(10)
-        _wait_for(lambda: other.saw("started") is not None, timeout=30)
+        wait_for(lambda: other.saw("started") is not None, timeout=30)
         taken_over = other.saw("started")
         assert taken_over is not None
         assert taken_over > killed_at
@@ -816,6 +812,6 @@ def test_stop_from_the_leader_callback_does_not_wait_for_itself(
     )
     holder.append(a)
     a.start()
-    _wait_for(returned.is_set)
-    _wait_for(lambda: "a" in timeline.stopped)
+    wait_for(returned.is_set)
+    wait_for(lambda: "a" in timeline.stopped)
     assert _spec(lease)["holderIdentity"] == ""

@@ -9,10 +9,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from helpers import wait_for
 
 from opkit import errors
 from opkit.client import Client
@@ -32,14 +32,6 @@ FAST_ELECTION: dict[str, Any] = {
 }
 
 
-def wait_for(pred: Callable[[], bool], what: str = "condition", timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
 def http_get(address: tuple[str, int] | None, path: str) -> tuple[int, str]:
     assert address is not None
     url = f"http://127.0.0.1:{address[1]}{path}"
@@ -52,13 +44,6 @@ def http_get(address: tuple[str, int] | None, path: str) -> tuple[int, str]:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def client(kubeconfig: str) -> Iterator[Client]:
-    c = Client.from_kubeconfig(kubeconfig)
-    yield c
-    c.close()
 
 
 class Recorder:

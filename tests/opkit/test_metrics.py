@@ -6,8 +6,6 @@ The registry is process-wide, so every test uses its own queue/controller name.
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,11 +17,7 @@ from opkit.workqueue import DelayingQueue, Queue, RateLimitingQueue, update_unfi
 _names = itertools.count()
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    before = threading.active_count()
-    yield
-    assert threading.active_count() == before
+pytestmark = pytest.mark.usefixtures("no_leaked_threads")
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from helpers import wait_for
 from informer_fakes import FakeAPI, FakeStream, gone, make_obj
 
 from opkit import errors
@@ -24,15 +24,6 @@ from opkit.informer import (
 )
 
 NO_JITTER = BackoffConfig(initial=0.8, factor=2.0, cap=30.0, jitter=0.0, reset_after=120.0)
-
-
-def wait_for(pred: Callable[[], bool], what: str = "condition", timeout: float = 10.0) -> None:
-    """Wait (really) until ``pred`` holds; the timeout is only a safety net for hangs."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 class Running:
@@ -173,28 +164,24 @@ def test_list_too_large_rv_retries_with_empty_rv(start: Callable[..., Running]) 
     assert [c.resource_version for c in api.list_calls] == ["0", ""]
 
 
-def test_failed_list_backs_off_on_the_clock_then_retries() -> None:
+def test_failed_list_backs_off_on_the_clock_then_retries(start: Callable[..., Running]) -> None:
     api = FakeAPI()
     populate(api, 2)
     api.list_errors.extend([errors.ServerError(500, "InternalError", "boom")] * 2)
     clock = FakeClock()
     store = Store()
-    r = Reflector(api, store, clock=clock, config=ReflectorConfig(backoff=NO_JITTER))
-    run = Running(r)
-    try:
-        clock.wait_for_waiters(1)
-        assert len(api.list_calls) == 1
-        clock.step(0.79)
-        assert len(api.list_calls) == 1  # still waiting out the 0.8 s
-        clock.step(0.01)
-        clock.wait_for_waiters(1)
-        assert len(api.list_calls) == 2
-        clock.step(1.6)
-        open_stream(api)
-        assert len(api.list_calls) == 3
-        assert len(store) == 2
-    finally:
-        run.stop()
+    start(api, store, clock=clock)
+    clock.wait_for_waiters(1)
+    assert len(api.list_calls) == 1
+    clock.step(0.79)
+    assert len(api.list_calls) == 1  # still waiting out the 0.8 s
+    clock.step(0.01)
+    clock.wait_for_waiters(1)
+    assert len(api.list_calls) == 2
+    clock.step(1.6)
+    open_stream(api)
+    assert len(api.list_calls) == 3
+    assert len(store) == 2
 
 
 # -- watch ------------------------------------------------------------------------------------
@@ -247,63 +234,61 @@ def test_normal_close_rewatches_from_last_rv_without_relisting(
     assert run.reflector.watches == 4
 
 
-def test_watch_410_relists_from_last_rv_after_backoff() -> None:
+def test_watch_410_relists_from_last_rv_after_backoff(start: Callable[..., Running]) -> None:
     api = FakeAPI()
     populate(api, 3)
     clock = FakeClock()
     store = Store()
-    r = Reflector(api, store, clock=clock, config=ReflectorConfig(backoff=NO_JITTER))
-    run = Running(r)
-    try:
-        open_stream(api)
-        api.delete("ns0/cm0000")
-        wait_for(lambda: r.last_sync_resource_version() == str(api.rv), "delete")
-        last = r.last_sync_resource_version()
-        api.break_watches(gone())
-        clock.wait_for_waiters(1)  # backing off before the relist, like client-go
-        clock.step(0.8)
-        open_stream(api, count=2)
-        # Relist at the last RV ("not older than"), not "" and not "0"; exact-RV relists of a
-        # collection that was not paginated go unpaged.
-        assert [(c.resource_version, c.limit) for c in api.list_calls] == [
-            ("0", 500),
-            (last, None),
-        ]
-        assert r.relists == 1
-        assert keys(store) == ["ns1/cm0001", "ns2/cm0002"]
-    finally:
-        run.stop()
+    run = start(api, store, clock=clock)
+    r = run.reflector
+    open_stream(api)
+    api.delete("ns0/cm0000")
+    wait_for(lambda: r.last_sync_resource_version() == str(api.rv), "delete")
+    last = r.last_sync_resource_version()
+    api.break_watches(gone())
+    clock.wait_for_waiters(1)  # backing off before the relist, like client-go
+    clock.step(0.8)
+    open_stream(api, count=2)
+    # Relist at the last RV ("not older than"), not "" and not "0"; exact-RV relists of a
+    # collection that was not paginated go unpaged.
+    assert [(c.resource_version, c.limit) for c in api.list_calls] == [
+        ("0", 500),
+        (last, None),
+    ]
+    assert r.relists == 1
+    assert keys(store) == ["ns1/cm0001", "ns2/cm0002"]
 
 
-def test_watch_410_on_compacted_history_relists_and_converges() -> None:
+def test_watch_410_on_compacted_history_relists_and_converges(
+    start: Callable[..., Running],
+) -> None:
     api = FakeAPI()
     populate(api, 3)
     clock = FakeClock()
     store = Store()
-    r = Reflector(api, store, clock=clock, config=ReflectorConfig(backoff=NO_JITTER))
-    run = Running(r)
-    try:
-        open_stream(api)
-        # The watch dies and the reconnect is refused, so the reflector is away...
-        api.watch_errors.append(errors.ConnectionFailed("refused", request_sent=False))
-        api.break_watches(errors.WatchStalled("silent"))
-        clock.wait_for_waiters(1)
-        # ...while objects change and the server compacts its history past our RV.
-        api.delete("ns1/cm0001")
-        api.create(make_obj("born", "ns0"))
-        api.compact()
-        clock.step(0.8)  # re-watch from the old RV -> 410 -> back off -> relist
-        clock.wait_for_waiters(1)
-        clock.step(1.6)
-        wait_for(lambda: r.lists == 2, "relist")
-        open_stream(api, count=4)
-        assert keys(store) == sorted(api.snapshot())
-        assert api.list_calls[1].resource_version == api.watch_calls[0].resource_version
-    finally:
-        run.stop()
+    run = start(api, store, clock=clock)
+    r = run.reflector
+    open_stream(api)
+    # The watch dies and the reconnect is refused, so the reflector is away...
+    api.watch_errors.append(errors.ConnectionFailed("refused", request_sent=False))
+    api.break_watches(errors.WatchStalled("silent"))
+    clock.wait_for_waiters(1)
+    # ...while objects change and the server compacts its history past our RV.
+    api.delete("ns1/cm0001")
+    api.create(make_obj("born", "ns0"))
+    api.compact()
+    clock.step(0.8)  # re-watch from the old RV -> 410 -> back off -> relist
+    clock.wait_for_waiters(1)
+    clock.step(1.6)
+    wait_for(lambda: r.lists == 2, "relist")
+    open_stream(api, count=4)
+    assert keys(store) == sorted(api.snapshot())
+    assert api.list_calls[1].resource_version == api.watch_calls[0].resource_version
 
 
-def test_retriable_watch_start_errors_back_off_and_rewatch_without_relist() -> None:
+def test_retriable_watch_start_errors_back_off_and_rewatch_without_relist(
+    start: Callable[..., Running],
+) -> None:
     api = FakeAPI()
     populate(api, 1)
     api.watch_errors.extend(
@@ -314,52 +299,42 @@ def test_retriable_watch_start_errors_back_off_and_rewatch_without_relist() -> N
         ]
     )
     clock = FakeClock()
-    r = Reflector(api, Store(), clock=clock, config=ReflectorConfig(backoff=NO_JITTER))
-    run = Running(r)
-    try:
-        for n, delay in enumerate([0.8, 1.6, 3.2], start=1):
-            clock.wait_for_waiters(1)
-            assert len(api.watch_calls) == n
-            clock.step(delay)
-        open_stream(api, count=4)
-        assert len(api.list_calls) == 1
-        assert {c.resource_version for c in api.watch_calls} == {str(api.rv)}
-    finally:
-        run.stop()
+    start(api, Store(), clock=clock)
+    for n, delay in enumerate([0.8, 1.6, 3.2], start=1):
+        clock.wait_for_waiters(1)
+        assert len(api.watch_calls) == n
+        clock.step(delay)
+    open_stream(api, count=4)
+    assert len(api.list_calls) == 1
+    assert {c.resource_version for c in api.watch_calls} == {str(api.rv)}
 
 
-def test_retry_after_longer_than_backoff_is_honoured() -> None:
+def test_retry_after_longer_than_backoff_is_honoured(start: Callable[..., Running]) -> None:
     api = FakeAPI()
     api.watch_errors.append(
         errors.TooManyRequests(429, "TooManyRequests", "slow down", retry_after=5.0)
     )
     clock = FakeClock()
-    r = Reflector(api, Store(), clock=clock, config=ReflectorConfig(backoff=NO_JITTER))
-    run = Running(r)
-    try:
-        clock.wait_for_waiters(1)
-        clock.step(4.9)
-        clock.wait_for_waiters(1)
-        assert len(api.watch_calls) == 1
-        clock.step(0.1)
-        open_stream(api, count=2)
-    finally:
-        run.stop()
+    start(api, Store(), clock=clock)
+    clock.wait_for_waiters(1)
+    clock.step(4.9)
+    clock.wait_for_waiters(1)
+    assert len(api.watch_calls) == 1
+    clock.step(0.1)
+    open_stream(api, count=2)
 
 
-def test_non_retriable_watch_start_error_relists_after_backoff() -> None:
+def test_non_retriable_watch_start_error_relists_after_backoff(
+    start: Callable[..., Running],
+) -> None:
     api = FakeAPI()
     api.watch_errors.append(errors.Forbidden(403, "Forbidden", "no"))
     clock = FakeClock()
-    r = Reflector(api, Store(), clock=clock, config=ReflectorConfig(backoff=NO_JITTER))
-    run = Running(r)
-    try:
-        clock.wait_for_waiters(1)
-        clock.step(0.8)
-        open_stream(api, count=2)
-        assert len(api.list_calls) == 2
-    finally:
-        run.stop()
+    start(api, Store(), clock=clock)
+    clock.wait_for_waiters(1)
+    clock.step(0.8)
+    open_stream(api, count=2)
+    assert len(api.list_calls) == 2
 
 
 def test_stalled_watch_rewatches_immediately_without_relist(
@@ -375,27 +350,23 @@ def test_stalled_watch_rewatches_immediately_without_relist(
     assert run.reflector.watches == 2
 
 
-def test_error_event_mid_stream_backs_off_and_rewatches() -> None:
+def test_error_event_mid_stream_backs_off_and_rewatches(start: Callable[..., Running]) -> None:
     api = FakeAPI()
     clock = FakeClock()
-    r = Reflector(api, Store(), clock=clock, config=ReflectorConfig(backoff=NO_JITTER))
-    run = Running(r)
-    try:
-        stream = open_stream(api)
-        with api.cond:
-            stream.pending.append(
-                {
-                    "type": "ERROR",
-                    "object": {"kind": "Status", "code": 500, "reason": "InternalError"},
-                }
-            )
-            api.cond.notify_all()
-        clock.wait_for_waiters(1)
-        clock.step(0.8)
-        open_stream(api, count=2)
-        assert len(api.list_calls) == 1
-    finally:
-        run.stop()
+    start(api, Store(), clock=clock)
+    stream = open_stream(api)
+    with api.cond:
+        stream.pending.append(
+            {
+                "type": "ERROR",
+                "object": {"kind": "Status", "code": 500, "reason": "InternalError"},
+            }
+        )
+        api.cond.notify_all()
+    clock.wait_for_waiters(1)
+    clock.step(0.8)
+    open_stream(api, count=2)
+    assert len(api.list_calls) == 1
 
 
 def test_broken_connection_after_events_rewatches_at_once(
@@ -411,21 +382,17 @@ def test_broken_connection_after_events_rewatches_at_once(
     assert len(api.list_calls) == 1
 
 
-def test_very_short_empty_watch_backs_off() -> None:
+def test_very_short_empty_watch_backs_off(start: Callable[..., Running]) -> None:
     api = FakeAPI()
     clock = FakeClock()
-    r = Reflector(api, Store(), clock=clock, config=ReflectorConfig(backoff=NO_JITTER))
-    run = Running(r)
-    try:
-        open_stream(api)
-        api.drop_watches()  # closed at once with no events: suspicious, back off
-        clock.wait_for_waiters(1)
-        assert len(api.watch_calls) == 1
-        clock.step(0.8)
-        open_stream(api, count=2)
-        assert len(api.list_calls) == 1
-    finally:
-        run.stop()
+    start(api, Store(), clock=clock)
+    open_stream(api)
+    api.drop_watches()  # closed at once with no events: suspicious, back off
+    clock.wait_for_waiters(1)
+    assert len(api.watch_calls) == 1
+    clock.step(0.8)
+    open_stream(api, count=2)
+    assert len(api.list_calls) == 1
 
 
 class _NoRVLister:

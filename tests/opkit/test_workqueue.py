@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import queue as stdlib_queue
 import threading
-from collections.abc import Callable, Hashable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Hashable
 
 import pytest
+from helpers import Bg
 
 from opkit.clock import FakeClock
 from opkit.workqueue import (
@@ -22,43 +22,12 @@ from opkit.workqueue import (
     RateLimitingQueue,
 )
 
-R = TypeVar("R")
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_threads() -> Iterator[None]:
-    before = threading.active_count()
-    yield
-    assert threading.active_count() == before
+pytestmark = pytest.mark.usefixtures("no_leaked_threads")
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-class Bg(Generic[R]):
-    """Run ``fn`` in a thread; ``result()`` joins it (real-time safety net only)."""
-
-    def __init__(self, fn: Callable[[], R]) -> None:
-        self._value: list[R] = []
-        self._error: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self._value.append(fn())
-            except BaseException as e:
-                self._error.append(e)
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-
-    def result(self, timeout: float = 10.0) -> R:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "background call did not finish"
-        if self._error:
-            raise self._error[0]
-        return self._value[0]
 
 
 def take(q: Queue[str]) -> str:

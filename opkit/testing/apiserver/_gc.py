@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ._ops import CRD_CLEANUP, FOREGROUND, ORPHAN, Backend
@@ -36,6 +37,24 @@ def _owner_uids(obj: Obj) -> list[str]:
         for r in _meta(obj).get("ownerReferences") or []
         if isinstance(r, dict) and r.get("uid")
     ]
+
+
+def _drop_owner_refs(uids: set[str]) -> Callable[[Obj], bool]:
+    """A mutation removing the ownerReferences to ``uids`` (False when there are none)."""
+
+    def mutate(obj: Obj) -> bool:
+        m = obj.setdefault("metadata", {})
+        before = m.get("ownerReferences") or []
+        after = [r for r in before if str(r.get("uid") or "") not in uids]
+        if len(after) == len(before):
+            return False
+        if after:
+            m["ownerReferences"] = after
+        else:
+            m.pop("ownerReferences", None)
+        return True
+
+    return mutate
 
 
 class Controllers:
@@ -262,20 +281,7 @@ class Controllers:
         if solid:
             drop = set(dangling) | set(waiting)
             if drop:
-
-                def remove_refs(obj: Obj) -> bool:
-                    m = obj.setdefault("metadata", {})
-                    before = m.get("ownerReferences") or []
-                    after = [r for r in before if str(r.get("uid") or "") not in drop]
-                    if len(after) == len(before):
-                        return False
-                    if after:
-                        m["ownerReferences"] = after
-                    else:
-                        m.pop("ownerReferences", None)
-                    return True
-
-                self.backend.mutate(bucket, ns, name, remove_refs)
+                self.backend.mutate(bucket, ns, name, _drop_owner_refs(drop))
             return
         if _meta(cur.obj).get("deletionTimestamp"):
             return
@@ -308,20 +314,7 @@ class Controllers:
                     break
         if ORPHAN in fins:
             for dkey, _, _ in deps:
-
-                def drop_ref(obj: Obj) -> bool:
-                    m = obj.setdefault("metadata", {})
-                    before = m.get("ownerReferences") or []
-                    after = [r for r in before if str(r.get("uid") or "") != uid]
-                    if len(after) == len(before):
-                        return False
-                    if after:
-                        m["ownerReferences"] = after
-                    else:
-                        m.pop("ownerReferences", None)
-                    return True
-
-                self.backend.mutate(*dkey, drop_ref)
+                self.backend.mutate(*dkey, _drop_owner_refs({uid}))
             self._remove_finalizer(key, ORPHAN)
             return
         if FOREGROUND in fins:

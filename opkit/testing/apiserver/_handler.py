@@ -239,27 +239,6 @@ class APIRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_OPTIONS(self) -> None:
-        self._serve()
-
     def _read_body(self) -> bytes:
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         if "chunked" in te:
@@ -302,6 +281,9 @@ class APIRequestHandler(BaseHTTPRequestHandler):
             self._send(resp)
         else:
             core.log_request(self.command, path, split.query, 200, time.monotonic() - started)
+
+    # http.server calls do_<METHOD>; every method goes through the one pipeline (405 there).
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
 
     def _error(self, e: APIError) -> Response:
         headers = list(e.headers.items())
@@ -583,9 +565,6 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         fsel_s = _q(query, "fieldSelector") or ""
         try:
             lsel = labels.parse(lsel_s) if lsel_s else None
-        except labels.SelectorError as e:
-            raise bad_request(str(e)) from e
-        try:
             fsel = (
                 parse_field_selector(
                     fsel_s,
@@ -889,15 +868,16 @@ class APIRequestHandler(BaseHTTPRequestHandler):
             resp.headers.append(("Warning", '299 - "' + w.replace('"', '\\"') + '"'))
         return resp
 
+    def _finish_scale(self, scale: Obj, ctx: WriteContext) -> Response:
+        if ctx.persisted:
+            self.core.count_write()
+        return self._json(200, scale)
+
     def _create(
         self, rt: ResourceType, ns: str, query: dict[str, list[str]], body: bytes
     ) -> Response:
         ctx = self._write_ctx(query, "CreateOptions")
-        obj = self._decode(body, ctx)
-        if not isinstance(obj, dict):
-            raise bad_request(
-                f"the object provided is unrecognized or malformed: expected a {rt.kind} object"
-            )
+        obj = _expect_object(rt, self._decode(body, ctx))
         result = self.core.backend.create(rt, ns, obj, ctx)
         return self._finish_write(rt, result, ctx, 201)
 
@@ -915,15 +895,8 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         obj = self._decode(body, ctx)
         be = self.core.backend
         if sub == "scale":
-            scale = be.update_scale(rt, ns, name, obj, ctx)
-            if ctx.persisted:
-                self.core.count_write()
-            return self._json(200, scale)
-        if not isinstance(obj, dict):
-            raise bad_request(
-                f"the object provided is unrecognized or malformed: expected a {rt.kind} object"
-            )
-        result = be.update(rt, ns, name, obj, ctx, sub=sub)
+            return self._finish_scale(be.update_scale(rt, ns, name, obj, ctx), ctx)
+        result = be.update(rt, ns, name, _expect_object(rt, obj), ctx, sub=sub)
         return self._finish_write(rt, result, ctx, 200)
 
     def _patch(
@@ -954,10 +927,8 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         be = self.core.backend
         result = be.patch(rt, ns, name, ptype, patch, ctx=ctx, sub=sub, force=go_bool(force_s))
         if sub == "scale":
-            if ctx.persisted:
-                self.core.count_write()
             assert isinstance(result, dict)
-            return self._json(200, result)
+            return self._finish_scale(result, ctx)
         return self._finish_write(rt, result, ctx, ctx.status_code if ptype == "apply" else 200)
 
     def _delete_options(
@@ -1085,26 +1056,16 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         ns = route.namespace or ""
         name = route.name or ""
         is_pod = rt.group == "" and rt.plural == "pods"
-        if sub == "status" and rt.has_status:
+        if (sub == "status" and rt.has_status) or (sub == "scale" and rt.scale is not None):
             if verb == "get":
-                return self._get(rt, ns, name, query)
+                if sub == "status":
+                    return self._get(rt, ns, name, query)
+                return self._get_scale(rt, ns, name)
             if verb == "update":
-                return self._update(rt, ns, name, query, body, sub="status")
+                return self._update(rt, ns, name, query, body, sub=sub)
             if verb == "patch":
-                return self._patch(rt, ns, name, query, body, sub="status")
-            raise method_not_allowed(verb, f"{rt.plural}/status")
-        if sub == "scale" and rt.scale is not None:
-            if verb == "get":
-                stored = self.core.store.get(rt.storage, ns if rt.namespaced else "", name)
-                if stored is None:
-                    raise not_found(rt.plural, rt.group, name)
-                be = self.core.backend
-                return self._json(200, be.scale_of(rt, be.to_view(rt, stored.obj)))
-            if verb == "update":
-                return self._update(rt, ns, name, query, body, sub="scale")
-            if verb == "patch":
-                return self._patch(rt, ns, name, query, body, sub="scale")
-            raise method_not_allowed(verb, f"{rt.plural}/scale")
+                return self._patch(rt, ns, name, query, body, sub=sub)
+            raise method_not_allowed(verb, f"{rt.plural}/{sub}")
         if rt.group == "" and rt.plural == "namespaces" and sub == "finalize":
             if verb != "update":
                 raise method_not_allowed(verb, "namespaces/finalize")
@@ -1121,6 +1082,13 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         if is_pod and sub in ("binding", "eviction") and method == "POST":
             return self._pod_action(ns, name, sub, query, body)
         raise URL_NOT_FOUND
+
+    def _get_scale(self, rt: ResourceType, ns: str, name: str) -> Response:
+        stored = self.core.store.get(rt.storage, ns if rt.namespaced else "", name)
+        if stored is None:
+            raise not_found(rt.plural, rt.group, name)
+        be = self.core.backend
+        return self._json(200, be.scale_of(rt, be.to_view(rt, stored.obj)))
 
     def _pod_log(self, ns: str, name: str, query: dict[str, list[str]]) -> Response | None:
         core = self.core
@@ -1223,6 +1191,14 @@ class APIRequestHandler(BaseHTTPRequestHandler):
         binding.setdefault("metadata", {}).setdefault("name", name)
         binding["metadata"].setdefault("namespace", ns)
         return self._json(201, binding)
+
+
+def _expect_object(rt: ResourceType, obj: Any) -> Obj:
+    if not isinstance(obj, dict):
+        raise bad_request(
+            f"the object provided is unrecognized or malformed: expected a {rt.kind} object"
+        )
+    return obj
 
 
 def _peer_closed(sock: socket.socket) -> bool:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["JSONPath", "JSONPathError", "compile_path", "find", "format_value"]
+__all__ = ["JSONPath", "JSONPathError", "compile_path", "find", "format_value", "go_float"]
 
 
 class JSONPathError(ValueError):
@@ -336,7 +336,7 @@ def _evaluate(segments: tuple[Any, ...], values: list[Any]) -> list[Any]:
     return values
 
 
-def _go_float(value: float) -> str:
+def go_float(value: float) -> str:
     """Go's ``%v`` for float64: shortest digits, exponent form outside [1e-4, 1e6)."""
     if math.isnan(value):
         return "NaN"
@@ -370,5 +370,5 @@ def format_value(value: Any) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _go_float(value)
+        return go_float(value)
     return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -17,6 +17,8 @@ import json
 import re
 import threading
 import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -372,37 +374,8 @@ def _operation_id(verb: str, rt: ResourceType, scope: str, suffix: str = "") -> 
     return f"{verb}{group_word}{version}{scope}{rt.kind}{suffix}"
 
 
-def _op(
-    *,
-    action: str,
-    op_id: str,
-    gvk: Obj,
-    response: str,
-    params: list[Obj] | None = None,
-    body: Obj | None = None,
-    created: bool = False,
-    tag: str = "",
-) -> Obj:
-    responses: Obj = {"200": {"description": "OK", "content": _content(response)}}
-    if created:
-        responses["201"] = {"description": "Created", "content": _content(response)}
-    op: Obj = {
-        "tags": [tag] if tag else [],
-        "description": f"{action} {gvk['kind']}",
-        "operationId": op_id,
-        "responses": responses,
-        "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": dict(gvk),
-    }
-    if params:
-        op["parameters"] = [dict(p) for p in params]
-    if body is not None:
-        op["requestBody"] = body
-    return op
-
-
-def _patch_op(op_id: str, gvk: Obj, response: str, tag: str) -> Obj:
-    body = {
+def _patch_body() -> Obj:
+    return {
         "content": {
             "application/json-patch+json": {"schema": _ref(_PATCH)},
             "application/merge-patch+json": {"schema": _ref(_PATCH)},
@@ -410,28 +383,86 @@ def _patch_op(op_id: str, gvk: Obj, response: str, tag: str) -> Obj:
         },
         "required": True,
     }
-    return _op(
-        action="patch",
-        op_id=op_id,
-        gvk=gvk,
-        response=response,
-        params=_PATCH_PARAMS,
-        body=body,
-        created=True,
-        tag=tag,
-    )
 
 
 def _body(ref: str) -> Obj:
     return {"content": {"*/*": {"schema": _ref(ref)}}, "required": True}
 
 
+@dataclass(frozen=True)
+class _Ops:
+    """Builds the operations of one kind's paths, which share its scope, GVK and tag."""
+
+    rt: ResourceType
+    scope: str
+    gvk: Obj
+    tag: str
+
+    def op(
+        self,
+        action: str,
+        verb: str,
+        response: str,
+        *,
+        suffix: str = "",
+        params: list[Obj] | None = None,
+        body: Obj | None = None,
+        created: bool = False,
+    ) -> Obj:
+        responses: Obj = {"200": {"description": "OK", "content": _content(response)}}
+        if created:
+            responses["201"] = {"description": "Created", "content": _content(response)}
+        op: Obj = {
+            "tags": [self.tag] if self.tag else [],
+            "description": f"{action} {self.gvk['kind']}",
+            "operationId": _operation_id(verb, self.rt, self.scope, suffix),
+            "responses": responses,
+            "x-kubernetes-action": action,
+            "x-kubernetes-group-version-kind": dict(self.gvk),
+        }
+        if params:
+            op["parameters"] = [dict(p) for p in params]
+        if body is not None:
+            op["requestBody"] = body
+        return op
+
+    def object_ops(self, verbs: Iterable[str], ref: str, suffix: str = "") -> Obj:
+        """``get``/``put``/``patch`` of one object or subresource answering with ``ref``."""
+        ops: Obj = {}
+        if "get" in verbs:
+            ops["get"] = self.op("get", "read", ref, suffix=suffix)
+        if "update" in verbs:
+            ops["put"] = self.op(
+                "put",
+                "replace",
+                ref,
+                suffix=suffix,
+                params=_WRITE_PARAMS,
+                body=_body(ref),
+                created=True,
+            )
+        if "patch" in verbs:
+            ops["patch"] = self.op(
+                "patch",
+                "patch",
+                ref,
+                suffix=suffix,
+                params=_PATCH_PARAMS,
+                body=_patch_body(),
+                created=True,
+            )
+        return ops
+
+
 def _resource_paths(reg: Registry, rt: ResourceType, prefix: str, paths: dict[str, Obj]) -> None:
     kind_ref = schema_name(rt)
     list_ref = kind_ref + "List"
-    gvk = _gvk(rt.group, rt.version, rt.kind)
-    tag = gv_path(rt.group, rt.version).replace("/", "_")
-    scope = "Namespaced" if rt.namespaced else ""
+    ops = _Ops(
+        rt,
+        "Namespaced" if rt.namespaced else "",
+        _gvk(rt.group, rt.version, rt.kind),
+        gv_path(rt.group, rt.version).replace("/", "_"),
+    )
     ns_params = [_path_param("namespace")] if rt.namespaced else []
     base = (
         f"{prefix}/namespaces/{{namespace}}/{rt.plural}"
@@ -442,98 +473,55 @@ def _resource_paths(reg: Registry, rt: ResourceType, prefix: str, paths: dict[st
 
     collection: Obj = {"parameters": [*ns_params, _query("pretty")]}
     if "list" in verbs:
-        collection["get"] = _op(
-            action="list",
-            op_id=_operation_id("list", rt, scope),
-            gvk=gvk,
-            response=list_ref,
-            params=_LIST_PARAMS,
-            tag=tag,
-        )
+        collection["get"] = ops.op("list", "list", list_ref, params=_LIST_PARAMS)
     if "create" in verbs:
-        collection["post"] = _op(
-            action="post",
-            op_id=_operation_id("create", rt, scope),
-            gvk=gvk,
-            response=kind_ref,
-            params=_WRITE_PARAMS,
-            body=_body(kind_ref),
-            created=True,
-            tag=tag,
+        collection["post"] = ops.op(
+            "post", "create", kind_ref, params=_WRITE_PARAMS, body=_body(kind_ref), created=True
         )
     if "deletecollection" in verbs:
-        collection["delete"] = _op(
-            action="deletecollection",
-            op_id=_operation_id("deletecollection", rt, scope),
-            gvk=gvk,
-            response=_STATUS,
+        collection["delete"] = ops.op(
+            "deletecollection",
+            "deletecollection",
+            _STATUS,
             params=[*_DELETE_PARAMS, *_LIST_PARAMS],
-            tag=tag,
         )
     paths[base] = collection
 
     item: Obj = {"parameters": [_path_param("name"), *ns_params, _query("pretty")]}
-    if "get" in verbs:
-        item["get"] = _op(
-            action="get",
-            op_id=_operation_id("read", rt, scope),
-            gvk=gvk,
-            response=kind_ref,
-            tag=tag,
-        )
-    if "update" in verbs:
-        item["put"] = _op(
-            action="put",
-            op_id=_operation_id("replace", rt, scope),
-            gvk=gvk,
-            response=kind_ref,
-            params=_WRITE_PARAMS,
-            body=_body(kind_ref),
-            created=True,
-            tag=tag,
-        )
-    if "patch" in verbs:
-        item["patch"] = _patch_op(_operation_id("patch", rt, scope), gvk, kind_ref, tag)
+    item.update(ops.object_ops(verbs, kind_ref))
     if "delete" in verbs:
-        item["delete"] = _op(
-            action="delete",
-            op_id=_operation_id("delete", rt, scope),
-            gvk=gvk,
-            response=_STATUS,
+        item["delete"] = ops.op(
+            "delete",
+            "delete",
+            _STATUS,
             params=_DELETE_PARAMS,
             body={"content": {"*/*": {"schema": _ref(_DELETE_OPTIONS)}}},
-            tag=tag,
         )
     paths[f"{base}/{{name}}"] = item
 
     if rt.namespaced and "list" in verbs:
+        all_namespaces = _Ops(rt, "", ops.gvk, ops.tag)
         paths[f"{prefix}/{rt.plural}"] = {
             "parameters": [_query("pretty")],
-            "get": _op(
-                action="list",
-                op_id=_operation_id("list", rt, "", "ForAllNamespaces"),
-                gvk=gvk,
-                response=list_ref,
-                params=_LIST_PARAMS,
-                tag=tag,
+            "get": all_namespaces.op(
+                "list", "list", list_ref, suffix="ForAllNamespaces", params=_LIST_PARAMS
             ),
         }
 
     for sub in reg.subresources(rt):
-        paths[f"{base}/{{name}}/{sub.name}"] = _subresource_path(rt, sub, scope, ns_params, tag)
+        paths[f"{base}/{{name}}/{sub.name}"] = _subresource_path(ops, sub, ns_params)
 
 
-def _subresource_path(
-    rt: ResourceType, sub: Subresource, scope: str, ns_params: list[Obj], tag: str
-) -> Obj:
+def _subresource_path(ops: _Ops, sub: Subresource, ns_params: list[Obj]) -> Obj:
+    rt = ops.rt
     suffix = sub.name[:1].upper() + sub.name[1:]
-    gvk = _gvk(sub.group, sub.version, sub.kind)
+    sub_ops = _Ops(rt, ops.scope, _gvk(sub.group, sub.version, sub.kind), ops.tag)
     ref = _SCALE if sub.kind == "Scale" and sub.group == "autoscaling" else schema_name(rt)
     entry: Obj = {"parameters": [_path_param("name"), *ns_params, _query("pretty")]}
     if sub.name == "log":
         entry["get"] = {
-            "tags": [tag],
-            "operationId": _operation_id("read", rt, scope, "Log"),
+            "tags": [ops.tag],
+            "operationId": _operation_id("read", rt, ops.scope, "Log"),
             "parameters": [
                 _query("container"),
                 _query("follow", "boolean"),
@@ -546,30 +534,10 @@ def _subresource_path(
                 }
             },
             "x-kubernetes-action": "get",
-            "x-kubernetes-group-version-kind": dict(gvk),
+            "x-kubernetes-group-version-kind": dict(sub_ops.gvk),
         }
         return entry
-    if "get" in sub.verbs:
-        entry["get"] = _op(
-            action="get",
-            op_id=_operation_id("read", rt, scope, suffix),
-            gvk=gvk,
-            response=ref,
-            tag=tag,
-        )
-    if "update" in sub.verbs:
-        entry["put"] = _op(
-            action="put",
-            op_id=_operation_id("replace", rt, scope, suffix),
-            gvk=gvk,
-            response=ref,
-            params=_WRITE_PARAMS,
-            body=_body(ref),
-            created=True,
-            tag=tag,
-        )
-    if "patch" in sub.verbs:
-        entry["patch"] = _patch_op(_operation_id("patch", rt, scope, suffix), gvk, ref, tag)
+    entry.update(sub_ops.object_ops(sub.verbs, ref, suffix))
     return entry
 
 

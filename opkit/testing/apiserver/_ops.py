@@ -34,11 +34,10 @@ from ._status import (
     conflict,
     forbidden,
     invalid,
-    method_not_allowed,
     not_found,
     status_success,
 )
-from ._store import AlreadyExistsError, ConflictError, NotFoundError, Store, Stored
+from ._store import AlreadyExistsError, ConflictError, NotFoundError, Store, Stored, dumps
 from ._types import ResourceType
 
 __all__ = ["Backend", "DeleteOptions", "WriteContext"]
@@ -150,55 +149,35 @@ def _check_meta_types(obj: Obj) -> None:
     for key in ("name", "generateName", "namespace", "resourceVersion", "uid"):
         v = meta.get(key)
         if v is not None and not isinstance(v, str):
-            raise bad_request(
-                f"json: cannot unmarshal {_json_type(v)} into Go struct field "
-                f"ObjectMeta.metadata.{key} of type string"
-            )
+            raise _unmarshal_error(v, key, "string")
     for key in ("labels", "annotations"):
         v = meta.get(key)
         if v is None:
             continue
         if not isinstance(v, dict):
-            raise bad_request(
-                f"json: cannot unmarshal {_json_type(v)} into Go struct field "
-                f"ObjectMeta.metadata.{key} of type map[string]string"
-            )
+            raise _unmarshal_error(v, key, "map[string]string")
         for val in v.values():
             if not isinstance(val, str):
-                raise bad_request(
-                    f"json: cannot unmarshal {_json_type(val)} into Go struct field "
-                    f"ObjectMeta.metadata.{key} of type string"
-                )
-    fins = meta.get("finalizers")
-    if fins is not None and (
-        not isinstance(fins, list) or not all(isinstance(f, str) for f in fins)
+                raise _unmarshal_error(val, key, "string")
+    for key, item_type, go_type in (
+        ("finalizers", str, "[]string"),
+        ("ownerReferences", dict, "[]v1.OwnerReference"),
     ):
-        raise bad_request(
-            "json: cannot unmarshal into Go struct field ObjectMeta.metadata.finalizers "
-            "of type []string"
-        )
-    refs = meta.get("ownerReferences")
-    if refs is not None and (
-        not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs)
-    ):
-        raise bad_request(
-            "json: cannot unmarshal into Go struct field ObjectMeta.metadata.ownerReferences "
-            "of type []v1.OwnerReference"
-        )
+        v = meta.get(key)
+        if v is not None and (
+            not isinstance(v, list) or not all(isinstance(x, item_type) for x in v)
+        ):
+            raise bad_request(
+                f"json: cannot unmarshal into Go struct field ObjectMeta.metadata.{key} "
+                f"of type {go_type}"
+            )
 
 
-def _json_type(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return "null"
+def _unmarshal_error(value: Any, key: str, go_type: str) -> APIError:
+    return bad_request(
+        f"json: cannot unmarshal {_typecheck.go_json_type(value)} into Go struct field "
+        f"ObjectMeta.metadata.{key} of type {go_type}"
+    )
 
 
 def get_path(obj: Any, path: str) -> Any:
@@ -277,9 +256,7 @@ class Backend:
     def view_raw(rt: ResourceType, stored: Stored) -> bytes:
         if rt.from_storage is None and stored.obj.get("apiVersion") == rt.api_version:
             return stored.raw
-        return json.dumps(
-            Backend.to_view(rt, stored.obj), separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        return dumps(Backend.to_view(rt, stored.obj))
 
     def view_copy(self, rt: ResourceType, stored: Stored) -> Obj:
         obj = stored.copy_obj()
@@ -1260,10 +1237,6 @@ class Backend:
                 DeleteOptions(propagation_policy=policy),
                 WriteContext(field_manager="system"),
             )
-
-    def method_check(self, rt: ResourceType, verb: str) -> None:
-        if verb not in rt.verbs:
-            raise method_not_allowed(verb, rt.plural)
 
 
 def _patch_sets_rv(patch: Any) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _builtins
+from ._event_views import event_core_to_v1, event_v1_to_core
 from ._types import ResourceType, ScaleSpec
 
 __all__ = [
@@ -110,11 +110,17 @@ def _builtin_types() -> list[ResourceType]:
             tracks_generation=gen,
         )
 
+    def scalable(plural: str, kind: str, short: str) -> ResourceType:
+        """An apps/v1 workload with /status and /scale."""
+        return rt(
+            "apps", plural, kind, short=(short,), cats=("all",), status=True, scale=True, gen=True
+        )
+
     core_events = rt("", "events", "Event", short=("ev",))
     new_events = rt("events.k8s.io", "events", "Event", short=("ev",))
     new_events.storage = core_events.storage
-    new_events.to_storage = _builtins.event_v1_to_core
-    new_events.from_storage = _builtins.event_core_to_v1
+    new_events.to_storage = event_v1_to_core
+    new_events.from_storage = event_core_to_v1
     return [
         # core/v1
         rt("", "configmaps", "ConfigMap", short=("cm",)),
@@ -146,36 +152,9 @@ def _builtin_types() -> list[ResourceType]:
         # apps/v1
         rt("apps", "controllerrevisions", "ControllerRevision"),
         rt("apps", "daemonsets", "DaemonSet", short=("ds",), cats=("all",), status=True, gen=True),
-        rt(
-            "apps",
-            "deployments",
-            "Deployment",
-            short=("deploy",),
-            cats=("all",),
-            status=True,
-            scale=True,
-            gen=True,
-        ),
-        rt(
-            "apps",
-            "replicasets",
-            "ReplicaSet",
-            short=("rs",),
-            cats=("all",),
-            status=True,
-            scale=True,
-            gen=True,
-        ),
-        rt(
-            "apps",
-            "statefulsets",
-            "StatefulSet",
-            short=("sts",),
-            cats=("all",),
-            status=True,
-            scale=True,
-            gen=True,
-        ),
+        scalable("deployments", "Deployment", "deploy"),
+        scalable("replicasets", "ReplicaSet", "rs"),
+        scalable("statefulsets", "StatefulSet", "sts"),
         # events.k8s.io/v1: a second view of the core events bucket (EVT-1)
         new_events,
         # batch/v1

@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["builtin_unknown_fields"]
+__all__ = ["builtin_unknown_fields", "model_for"]
 
 Obj = dict[str, Any]
 
@@ -36,7 +36,8 @@ def _is_builtin_group(group: str) -> bool:
     return group in _PLAIN_GROUPS or group.endswith(".k8s.io") or group == "k8s.io"
 
 
-def _model_for(group: str, version: str, kind: str) -> type | None:
+def model_for(group: str, version: str, kind: str) -> type | None:
+    """The ``kubernetes.client`` model of a built-in kind (cached), or None."""
     key = (group, version, kind)
     if key in _kind_models:
         return _kind_models[key]
@@ -132,7 +133,7 @@ def builtin_unknown_fields(obj: Obj, *, group: str, version: str, kind: str) -> 
 
     Returns [] for kinds without a client model (custom resources, unknown kinds).
     """
-    cls = _model_for(group, version, kind)
+    cls = model_for(group, version, kind)
     if cls is None:
         return []
     out: list[str] = []

@@ -11,30 +11,18 @@ import json
 import re
 from typing import Any
 
+from opkit._validation import dns1035_label_errors as _dns1035
+from opkit._validation import dns1123_subdomain_errors as _dns1123_subdomain
+
 from ._fielderrors import FieldError
-from ._schema_structural import (
-    DNS1035_MSG,
-    compile_pattern,
-    json_equal,
-    prune_value,
-    validate_value,
-)
+from ._jsonvalue import json_equal
+from ._schema_structural import compile_pattern, prune_value, validate_value
 
 __all__ = ["default_crd", "stored_versions", "validate_crd"]
 
 Obj = dict[str, Any]
 
 _MISSING: Any = object()
-
-_DNS1035_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN_RE = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
-_DNS1123_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
-    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
 
 _OPENAPI_TYPES = ["array", "boolean", "integer", "number", "object", "string"]
 _PRINTER_TYPES = "boolean,date,integer,number,string"
@@ -110,24 +98,6 @@ _KEYWORD_SHAPES: dict[str, tuple[type, ...]] = {
     "x-kubernetes-validations": (list,),
 }
 _SHAPE_NAMES = {str: "string", list: "array", dict: "object", bool: "boolean", int: "integer"}
-
-
-def _dns1035(value: str) -> list[str]:
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _DNS1035_RE.match(value):
-        errs.append(DNS1035_MSG)
-    return errs
-
-
-def _dns1123_subdomain(value: str) -> list[str]:
-    errs = []
-    if len(value) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errs.append(_DNS1123_SUBDOMAIN_MSG)
-    return errs
 
 
 def _d(v: Any) -> Obj:

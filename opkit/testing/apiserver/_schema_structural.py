@@ -11,14 +11,17 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import math
 import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 from urllib.parse import urlparse
 
+from opkit._validation import DNS1035_LABEL_FMT, DNS1035_LABEL_MSG, is_dns1035_label, regex_error
+
 from ._fielderrors import FieldError
+from ._jsonpath import go_float
+from ._jsonvalue import deep_copy, json_equal
 
 __all__ = ["OBJECT_META_FIELDS", "StructuralSchema", "compile_schema", "go_value_text"]
 
@@ -64,41 +67,8 @@ def go_value_text(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return _go_float(v)
+        return go_float(v)
     return str(v)
-
-
-def _go_float(f: float) -> str:
-    if math.isinf(f):
-        return "+Inf" if f > 0 else "-Inf"
-    if math.isnan(f):
-        return "NaN"
-    if f == 0:
-        return "0"
-    r = repr(f)
-    mantissa, _, exp_text = r.partition("e")
-    exp = int(exp_text) if exp_text else 0
-    sign = "-" if mantissa.startswith("-") else ""
-    mantissa = mantissa.lstrip("-")
-    int_part, _, frac_part = mantissa.partition(".")
-    if frac_part == "0":
-        frac_part = ""
-    digits = (int_part + frac_part).lstrip("0")
-    # decimal exponent of the first significant digit
-    if int_part.strip("0"):
-        point = len(int_part.lstrip("0")) + exp
-    else:
-        point = exp - (len(frac_part) - len(frac_part.lstrip("0")))
-    digits = digits.rstrip("0") or "0"
-    x = point - 1
-    if x < -4 or x >= 6:
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{body}e{'+' if x >= 0 else '-'}{abs(x):02d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return f"{sign}{digits}{'0' * (point - len(digits))}"
-    return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
 def _go_quote(s: str) -> str:
@@ -123,19 +93,6 @@ def _json_type(v: Any) -> str:
     return "unknown"
 
 
-def json_equal(a: Any, b: Any) -> bool:
-    """Deep equality of JSON values where ``true != 1`` but ``1 == 1.0``."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and bool(a == b)
-
-
 def _hashable(v: Any) -> Any:
     if isinstance(v, bool):
         return ("b", v)
@@ -146,14 +103,6 @@ def _hashable(v: Any) -> Any:
     if isinstance(v, list):
         return ("a", tuple(_hashable(x) for x in v))
     return (type(v).__name__, v)
-
-
-def _deepcopy_json(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _deepcopy_json(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_deepcopy_json(x) for x in v]
-    return v
 
 
 # --------------------------------------------------------------------------- formats
@@ -462,39 +411,35 @@ class _Pruner:
                     self.pruned.append(_join(path, k))
                     del x[k]
                 return
-            embedded = s.embedded or root
-            for k in list(x):
-                v = x[k]
-                if embedded and self._meta_key(x, k, v, path):
-                    continue
-                prop = s.properties.get(k)
-                if prop is not None:
-                    self.prune(v, prop, _join(path, k))
-                elif s.additional is not None:
-                    self.prune(v, s.additional_node, _join(path, k))
-                else:
-                    self.pruned.append(_join(path, k))
-                    del x[k]
+            self._prune_fields(x, s, path, root, drop_unknown=True)
         elif isinstance(x, list):
             item = s.items if s is not None else None
             for i, v in enumerate(x):
                 self.prune(v, item, f"{path}[{i}]")
 
     def skip_prune(self, x: Any, s: _Node, path: str, root: bool = False) -> None:
+        """Below ``x-kubernetes-preserve-unknown-fields``: keep unknown fields, but still
+        prune inside the ones the schema does specify."""
         if isinstance(x, dict):
-            embedded = s.embedded or root
-            for k in list(x):
-                v = x[k]
-                if embedded and self._meta_key(x, k, v, path):
-                    continue
-                prop = s.properties.get(k)
-                if prop is not None:
-                    self.prune(v, prop, _join(path, k))
-                elif s.additional is not None:
-                    self.prune(v, s.additional_node, _join(path, k))
+            self._prune_fields(x, s, path, root, drop_unknown=False)
         elif isinstance(x, list) and s.items is not None:
             for i, v in enumerate(x):
                 self.skip_prune(v, s.items, f"{path}[{i}]")
+
+    def _prune_fields(self, x: Obj, s: _Node, path: str, root: bool, *, drop_unknown: bool) -> None:
+        embedded = s.embedded or root
+        for k in list(x):
+            v = x[k]
+            if embedded and self._meta_key(x, k, v, path):
+                continue
+            prop = s.properties.get(k)
+            if prop is not None:
+                self.prune(v, prop, _join(path, k))
+            elif s.additional is not None:
+                self.prune(v, s.additional_node, _join(path, k))
+            elif drop_unknown:
+                self.pruned.append(_join(path, k))
+                del x[k]
 
     def _meta_key(self, x: Obj, k: str, v: Any, path: str) -> bool:
         """Handle TypeMeta/ObjectMeta of an (embedded) resource; True if ``k`` is done."""
@@ -541,7 +486,7 @@ def _default(x: Any, s: _Node | None) -> None:
             if prop.default is _MISSING:
                 continue
             if k not in x or _is_non_nullable_null(x[k], prop):
-                x[k] = _deepcopy_json(prop.default)
+                x[k] = deep_copy(prop.default)
         ap = s.additional_node
         for k, v in list(x.items()):
             sub = s.properties.get(k)
@@ -550,14 +495,14 @@ def _default(x: Any, s: _Node | None) -> None:
             elif ap is not None:
                 value = v
                 if _is_non_nullable_null(v, ap) and ap.default is not _MISSING:
-                    x[k] = value = _deepcopy_json(ap.default)
+                    x[k] = value = deep_copy(ap.default)
                 _default(value, ap)
     elif isinstance(x, list):
         item = s.items
         for i, v in enumerate(x):
             value = v
             if item is not None and _is_non_nullable_null(v, item) and item.default is not _MISSING:
-                x[i] = value = _deepcopy_json(item.default)
+                x[i] = value = deep_copy(item.default)
             _default(value, item)
 
 
@@ -853,47 +798,30 @@ def _post_checks(x: Any, s: _Node | None, path: str, errs: list[FieldError]) -> 
             _post_checks(v, s.items, f"{path}[{i}]", errs)
 
 
-_DNS1035_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-
-
 def _embedded_type_meta(x: Obj, path: str, errs: list[FieldError]) -> None:
-    if "apiVersion" not in x:
-        errs.append(FieldError.required(f"{path}.apiVersion", "must not be empty"))
-    if "kind" not in x:
-        errs.append(FieldError.required(f"{path}.kind", "must not be empty"))
-    av = x.get("apiVersion", _MISSING)
-    if av is not _MISSING:
-        if not isinstance(av, str):
-            errs.append(FieldError.invalid(f"{path}.apiVersion", av, "must be a string"))
-        elif not av:
-            errs.append(FieldError.invalid(f"{path}.apiVersion", av, "must not be empty"))
-        elif av.count("/") > 1:
-            errs.append(
-                FieldError.invalid(
-                    f"{path}.apiVersion", av, f"unexpected GroupVersion string: {av}"
-                )
-            )
-    kind = x.get("kind", _MISSING)
-    if kind is not _MISSING:
-        if not isinstance(kind, str):
-            errs.append(FieldError.invalid(f"{path}.kind", kind, "must be a string"))
-        elif not kind:
-            errs.append(FieldError.invalid(f"{path}.kind", kind, "must not be empty"))
-        elif not _DNS1035_RE.match(kind.lower()) or len(kind) > 63:
-            errs.append(
-                FieldError.invalid(
-                    f"{path}.kind",
-                    kind,
-                    "may have mixed case, but should otherwise match: " + DNS1035_MSG,
-                )
-            )
+    for key in ("apiVersion", "kind"):
+        if key not in x:
+            errs.append(FieldError.required(f"{path}.{key}", "must not be empty"))
+    for key in ("apiVersion", "kind"):
+        value = x.get(key, _MISSING)
+        detail = None if value is _MISSING else _type_meta_problem(key, value)
+        if detail is not None:
+            errs.append(FieldError.invalid(f"{path}.{key}", value, detail))
 
 
-DNS1035_MSG = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
-    "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
-    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-)
+def _type_meta_problem(key: str, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if not value:
+        return "must not be empty"
+    if key == "apiVersion":
+        return f"unexpected GroupVersion string: {value}" if value.count("/") > 1 else None
+    if is_dns1035_label(value.lower()) and len(value) <= 63:
+        return None
+    return "may have mixed case, but should otherwise match: " + DNS1035_MSG
+
+
+DNS1035_MSG = regex_error(DNS1035_LABEL_MSG, DNS1035_LABEL_FMT, "my-name", "abc-123")
 
 
 # --------------------------------------------------------------------------- public
@@ -927,7 +855,7 @@ class StructuralSchema:
     def _prune_defaults(self, s: _Node) -> None:
         """Default values are pruned by their own schema, so defaulting adds no unknowns."""
         if s.default is not _MISSING and isinstance(s.default, dict | list):
-            s.default = _deepcopy_json(s.default)
+            s.default = deep_copy(s.default)
             _Pruner().prune(s.default, s, "", root=s.embedded)
         for p in s.properties.values():
             self._prune_defaults(p)

@@ -20,7 +20,7 @@ import threading
 import time
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -313,13 +313,7 @@ class Store:
         """Replace an object. Returns ``(stored, changed)``; a write that leaves the
         object's content identical keeps the old revision and emits nothing (META-9)."""
         with self._lock:
-            b = self._buckets.get(bucket)
-            key = (namespace, name)
-            cur = None if b is None else b.items.get(key)
-            if cur is None or b is None:
-                raise NotFoundError(name)
-            if expect_rev is not None and cur.rev != expect_rev:
-                raise ConflictError(name)
+            b, key, cur = self._current(bucket, namespace, name, expect_rev)
             meta = obj.setdefault("metadata", {})
             meta["resourceVersion"] = str(cur.rev)
             if same_content(obj, cur.obj):
@@ -336,13 +330,7 @@ class Store:
     ) -> Stored:
         """Remove an object; returns its last state carrying the deletion revision."""
         with self._lock:
-            b = self._buckets.get(bucket)
-            key = (namespace, name)
-            cur = None if b is None else b.items.get(key)
-            if cur is None or b is None:
-                raise NotFoundError(name)
-            if expect_rev is not None and cur.rev != expect_rev:
-                raise ConflictError(name)
+            b, key, cur = self._current(bucket, namespace, name, expect_rev)
             rev = self._rev + 1
             last = _with_rv(cur.obj, rev)
             stored = Stored(last, dumps(last), rev)
@@ -352,6 +340,19 @@ class Store:
                 del b.sorted_keys[i]
             self._commit(rev, "DELETED", bucket, key, stored=stored, prev=cur)
             return stored
+
+    def _current(
+        self, bucket: str, namespace: str, name: str, expect_rev: int | None
+    ) -> tuple[_Bucket, Key, Stored]:
+        """The live object to replace or remove (lock held); NotFound / Conflict otherwise."""
+        b = self._buckets.get(bucket)
+        key = (namespace, name)
+        cur = None if b is None else b.items.get(key)
+        if cur is None or b is None:
+            raise NotFoundError(name)
+        if expect_rev is not None and cur.rev != expect_rev:
+            raise ConflictError(name)
+        return b, key, cur
 
     def _commit(
         self, rev: int, type_: str, bucket: str, key: Key, *, stored: Stored, prev: Stored | None
@@ -453,7 +454,3 @@ class Store:
     def watcher_count(self) -> int:
         with self._lock:
             return sum(len(ws) for ws in self._watchers.values())
-
-    def all_watchers(self) -> Iterable[Watcher]:
-        with self._lock:
-            return [w for ws in self._watchers.values() for w in ws]

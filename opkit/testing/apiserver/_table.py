@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from . import _jsonpath
-from ._builtins import event_v1_to_core, label_selector_string, parse_time
+from ._builtin_common import label_selector_string, parse_time
+from ._event_views import event_v1_to_core
 from ._types import ResourceType
 
 __all__ = [
@@ -59,6 +60,10 @@ def human_duration(seconds: float) -> str:
         years = hours // 24 // 365
         return f"{years}y" if dy == 0 else f"{years}y{dy}d"
     return f"{hours // 24 // 365}y"
+
+
+def _time(value: Any) -> datetime | None:
+    return parse_time(value) if isinstance(value, str) else None
 
 
 def _since(value: Any, now: datetime) -> str:
@@ -117,11 +122,12 @@ def _format_labels(labels: Any) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-def _template_containers(spec: Obj) -> tuple[str, str]:
+def _template_containers(spec: Obj) -> list[str]:
+    """The Containers and Images cells of a workload's pod template."""
     containers = _dicts(_d(_d(spec.get("template")).get("spec")).get("containers"))
     names = ",".join(str(c.get("name", "")) for c in containers)
     images = ",".join(str(c.get("image", "")) for c in containers)
-    return names, images
+    return [names, images]
 
 
 def _selector(spec: Obj) -> str:
@@ -132,12 +138,16 @@ def _selector(spec: Obj) -> str:
     return text or "<none>"
 
 
+def _wide_template(spec: Obj) -> list[Any]:
+    """The cells of the ``_WIDE_TEMPLATE`` columns."""
+    return [*_template_containers(spec), _selector(spec)]
+
+
 # -- Pods -------------------------------------------------------------------------------
 
 
 def _last_restart(status: Obj, current: datetime | None) -> datetime | None:
-    finished = _d(_d(status.get("lastState")).get("terminated")).get("finishedAt")
-    parsed = parse_time(finished) if isinstance(finished, str) else None
+    parsed = _time(_d(_d(status.get("lastState")).get("terminated")).get("finishedAt"))
     if parsed is not None and (current is None or parsed > current):
         return parsed
     return current
@@ -307,9 +317,8 @@ _SERVICE_COLUMNS = [
 def _statefulset_row(obj: Obj, now: datetime) -> list[Any]:
     spec = _d(obj.get("spec"))
     status = _d(obj.get("status"))
-    names, images = _template_containers(spec)
     ready = f"{_int(status.get('readyReplicas'))}/{_int(spec.get('replicas'), 1)}"
-    return [_name(obj), ready, _age(obj, now), names, images]
+    return [_name(obj), ready, _age(obj, now), *_template_containers(spec)]
 
 
 _STATEFULSET_COLUMNS = [
@@ -324,16 +333,13 @@ _STATEFULSET_COLUMNS = [
 def _deployment_row(obj: Obj, now: datetime) -> list[Any]:
     spec = _d(obj.get("spec"))
     status = _d(obj.get("status"))
-    names, images = _template_containers(spec)
     return [
         _name(obj),
         f"{_int(status.get('readyReplicas'))}/{_int(spec.get('replicas'), 1)}",
         _int(status.get("updatedReplicas")),
         _int(status.get("availableReplicas")),
         _age(obj, now),
-        names,
-        images,
-        _selector(spec),
+        *_wide_template(spec),
     ]
 
 
@@ -355,16 +361,13 @@ _DEPLOYMENT_COLUMNS = [
 def _replicaset_row(obj: Obj, now: datetime) -> list[Any]:
     spec = _d(obj.get("spec"))
     status = _d(obj.get("status"))
-    names, images = _template_containers(spec)
     return [
         _name(obj),
         _int(spec.get("replicas"), 1),
         _int(status.get("replicas")),
         _int(status.get("readyReplicas")),
         _age(obj, now),
-        names,
-        images,
-        _selector(spec),
+        *_wide_template(spec),
     ]
 
 
@@ -381,7 +384,6 @@ _REPLICASET_COLUMNS = [
 def _daemonset_row(obj: Obj, now: datetime) -> list[Any]:
     spec = _d(obj.get("spec"))
     status = _d(obj.get("status"))
-    names, images = _template_containers(spec)
     node_selector = _d(_d(spec.get("template")).get("spec")).get("nodeSelector")
     return [
         _name(obj),
@@ -392,9 +394,7 @@ def _daemonset_row(obj: Obj, now: datetime) -> list[Any]:
         _int(status.get("numberAvailable")),
         _format_labels(node_selector),
         _age(obj, now),
-        names,
-        images,
-        _selector(spec),
+        *_wide_template(spec),
     ]
 
 
@@ -414,7 +414,6 @@ _DAEMONSET_COLUMNS = [
 def _job_row(obj: Obj, now: datetime) -> list[Any]:
     spec = _d(obj.get("spec"))
     status = _d(obj.get("status"))
-    names, images = _template_containers(spec)
     conditions = {
         c.get("type") for c in _dicts(status.get("conditions")) if c.get("status") == "True"
     }
@@ -440,16 +439,12 @@ def _job_row(obj: Obj, now: datetime) -> list[Any]:
         done = f"{succeeded}/1 of {parallelism}"
     else:
         done = f"{succeeded}/1"
-    start = parse_time(status["startTime"]) if isinstance(status.get("startTime"), str) else None
-    end = (
-        parse_time(status["completionTime"])
-        if isinstance(status.get("completionTime"), str)
-        else None
-    )
+    start = _time(status.get("startTime"))
+    end = _time(status.get("completionTime"))
     duration = ""
     if start is not None:
         duration = human_duration(((end or now) - start).total_seconds())
-    return [_name(obj), state, done, duration, _age(obj, now), names, images, _selector(spec)]
+    return [_name(obj), state, done, duration, _age(obj, now), *_wide_template(spec)]
 
 
 _JOB_COLUMNS = [
@@ -543,10 +538,14 @@ def _access_modes(modes: Any) -> str:
     return ",".join(short for mode, short in _ACCESS_MODES if mode in present)
 
 
+def _volume_phase(obj: Obj, status: Obj) -> str:
+    return "Terminating" if _meta(obj).get("deletionTimestamp") else status.get("phase") or ""
+
+
 def _pvc_row(obj: Obj, now: datetime) -> list[Any]:
     spec = _d(obj.get("spec"))
     status = _d(obj.get("status"))
-    phase = "Terminating" if _meta(obj).get("deletionTimestamp") else status.get("phase") or ""
+    phase = _volume_phase(obj, status)
     capacity = ""
     modes = ""
     if spec.get("volumeName"):
@@ -575,7 +574,7 @@ def _pv_row(obj: Obj, now: datetime) -> list[Any]:
     status = _d(obj.get("status"))
     claim = _d(spec.get("claimRef"))
     claim_text = f"{claim.get('namespace', '')}/{claim.get('name', '')}" if claim else ""
-    phase = "Terminating" if _meta(obj).get("deletionTimestamp") else status.get("phase") or ""
+    phase = _volume_phase(obj, status)
     return [
         _name(obj),
         str(_d(spec.get("capacity")).get("storage") or "0"),
@@ -718,8 +717,7 @@ def _pdb_row(obj: Obj, now: datetime) -> list[Any]:
 
 
 def _created_at(obj: Obj) -> str:
-    parsed = _meta(obj).get("creationTimestamp")
-    dt = parse_time(parsed) if isinstance(parsed, str) else None
+    dt = _time(_meta(obj).get("creationTimestamp"))
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
 
 
@@ -924,18 +922,16 @@ def _cell(column: Obj, obj: Obj, now: datetime) -> Any:
 def column_definitions(rt: ResourceType) -> list[Obj]:
     """The Table ``columnDefinitions`` for a resource type."""
     if rt.is_custom:
-        cols = [_NAME]
-        for c in _cr_columns(rt):
-            cols.append(
-                {
-                    "name": str(c.get("name", "")),
-                    "type": str(c.get("type", "string")),
-                    "format": str(c.get("format", "")),
-                    "description": str(c.get("description", "")),
-                    "priority": int(c.get("priority", 0) or 0),
-                }
-            )
-        return [dict(c) for c in cols]
+        return [dict(_NAME)] + [
+            {
+                "name": str(c.get("name", "")),
+                "type": str(c.get("type", "string")),
+                "format": str(c.get("format", "")),
+                "description": str(c.get("description", "")),
+                "priority": int(c.get("priority", 0) or 0),
+            }
+            for c in _cr_columns(rt)
+        ]
     printer = _PRINTERS.get((rt.group, rt.kind))
     cols = printer[0] if printer else [_NAME, _AGE]
     return [dict(c) for c in cols]

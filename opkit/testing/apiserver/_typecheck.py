@@ -14,7 +14,9 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["type_errors"]
+from ._schema_builtin import model_for
+
+__all__ = ["go_json_type", "type_errors"]
 
 Obj = dict[str, Any]
 # ("any",) | ("str",) | ("int",) | ("bool",) | ("float",) | ("union", [descs])
@@ -24,29 +26,7 @@ Desc = tuple[Any, ...]
 _ANY: Desc = ("any",)
 _lock = threading.RLock()
 _compiled: dict[type, Desc] = {}
-_kind_models: dict[tuple[str, str, str], type | None] = {}
-_GROUPS = frozenset({"", "apps", "batch", "autoscaling", "policy"})
 _GO_TYPE = {"str": "string", "int": "int64", "bool": "bool", "float": "float64"}
-
-
-def _model_for(group: str, version: str, kind: str) -> type | None:
-    key = (group, version, kind)
-    if key in _kind_models:
-        return _kind_models[key]
-    cls: type | None = None
-    if group in _GROUPS or group.endswith(".k8s.io"):
-        from kubernetes.client import models
-        from pydantic import BaseModel
-
-        ver = version[:1].upper() + version[1:]
-        prefix = "Core" if not group else group.split(".", maxsplit=1)[0].capitalize()
-        for name in (f"{prefix}{ver}{kind}", f"{ver}{kind}"):
-            cand = getattr(models, name, None)
-            if isinstance(cand, type) and issubclass(cand, BaseModel):
-                cls = cand
-                break
-    _kind_models[key] = cls
-    return cls
 
 
 def _describe(annotation: Any) -> Desc:
@@ -93,7 +73,10 @@ def _model(cls: type) -> Desc:
         return desc
 
 
-def _json_type(v: Any) -> str:
+def go_json_type(v: Any) -> str:
+    """How Go's ``json: cannot unmarshal <type> into ...`` names the type of a JSON value."""
+    if v is None:
+        return "null"
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int | float):
@@ -142,7 +125,7 @@ def _walk(value: Any, desc: Desc, path: str, kind: str, out: list[str]) -> None:
         return
     if not _fits(value, desc):
         out.append(
-            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            f"json: cannot unmarshal {go_json_type(value)} into Go struct field "
             f"{kind}.{path} of type {_go_name(desc)}"
         )
         return
@@ -163,7 +146,7 @@ def _walk(value: Any, desc: Desc, path: str, kind: str, out: list[str]) -> None:
 
 def type_errors(obj: Obj, *, group: str, version: str, kind: str) -> list[str]:
     """Go decoding errors for ``obj`` as the built-in ``kind`` (empty when well typed)."""
-    cls = _model_for(group, version, kind)
+    cls = model_for(group, version, kind)
     if cls is None:
         return []
     out: list[str] = []

@@ -10,7 +10,6 @@ noticed quickly.
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import random
 import select
@@ -22,7 +21,7 @@ from typing import Any
 from opkit.clock import Clock
 
 from ._faults import FaultInjector
-from ._store import ExpiredError, Store, Stored, StoreEvent, Watcher
+from ._store import ExpiredError, Store, Stored, StoreEvent, Watcher, dumps
 from ._types import ResourceType
 
 __all__ = ["WatchSession"]
@@ -87,13 +86,14 @@ class WatchSession:
     def drop(self) -> None:
         """Close the stream abruptly (fault injection, server stop)."""
         self.dropped.set()
-        w = self._watcher
-        if w is not None:
-            w.queue.put(None)
+        self._wake()
 
     def end(self) -> None:
         """Finish the stream cleanly (the resource stopped being served)."""
         self.ended.set()
+        self._wake()
+
+    def _wake(self) -> None:
         w = self._watcher
         if w is not None:
             w.queue.put(None)
@@ -139,7 +139,7 @@ class WatchSession:
             "reason": "Expired",
             "code": 410,
         }
-        self._write(_event_line("ERROR", _dumps(status)))
+        self._write(_event_line("ERROR", dumps(status)))
         self._flush()
 
     def run(self, initial: list[Stored], rev: int) -> bool:
@@ -256,20 +256,16 @@ class WatchSession:
         if self.table is not None:
             table = self.table(view, self._first_table)
             self._first_table = False
-            self._write(_event_line(type_, _dumps(table)))
+            self._write(_event_line(type_, dumps(table)))
             return
-        self._write(_event_line(type_, raw if raw is not None else _dumps(view)))
+        self._write(_event_line(type_, raw if raw is not None else dumps(view)))
 
     def _bookmark(self, rev: int, *, initial_end: bool = False) -> None:
         meta: Obj = {"resourceVersion": str(rev)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
         obj = {"kind": self.rt.kind, "apiVersion": self.rt.api_version, "metadata": meta}
-        self._write(_event_line("BOOKMARK", _dumps(obj)))
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        self._write(_event_line("BOOKMARK", dumps(obj)))
 
 
 def close_quietly(sock: socket.socket | None) -> None:

@@ -16,8 +16,9 @@ class BuiltinController:
 
     Subclasses implement :meth:`setup` (register their :class:`~opkit.controller.Controller`
     on the manager and keep it in ``self._controller``) and :meth:`sync`. A conflict or an
-    "already exists" answer means the cache was behind the server: it is retried through the
-    rate limiter without being logged as an error, since the next reconcile sees fresher state.
+    "already exists" answer means the cache was behind the server, and "forbidden" that the
+    namespace is being terminated: the key is retried through the rate limiter without being
+    logged as an error, since the next reconcile sees fresher state.
     """
 
     name: ClassVar[str] = ""
@@ -37,7 +38,7 @@ class BuiltinController:
     def reconcile(self, request: Request) -> Result | None:
         try:
             return self.sync(request)
-        except (errors.Conflict, errors.AlreadyExists):
+        except (errors.Conflict, errors.AlreadyExists, errors.Forbidden):
             return Result(requeue=True)
 
     @property

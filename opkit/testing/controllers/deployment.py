@@ -59,6 +59,13 @@ def _status_int(obj: Obj, field: str) -> int:
     return c.as_int(c.status_of(obj).get(field))
 
 
+def _available(rs: Obj) -> int:
+    """Available replicas of a set, never more than it is scaled to: right after a scale-down
+    its status still counts the pods about to go, and trusting that would scale further down
+    than ``maxUnavailable`` allows."""
+    return min(_status_int(rs, "availableReplicas"), _replicas(rs))
+
+
 def _revision(rs: Obj) -> int:
     return c.as_int(c.annotations_of(rs).get(REVISION_ANNOTATION))
 
@@ -166,7 +173,9 @@ class DeploymentController(BuiltinController):
                 return self._sync_status(dep, sets, new_rs, created=False)
             if new_rs is None:
                 new_rs, created = self._create_new(dep, old, _replicas(dep))
-                sets = [*old, new_rs]
+            else:
+                new_rs = self._sync_revision(dep, new_rs, old)
+            sets = [*old, new_rs]
             if _replicas(new_rs) != _replicas(dep):
                 new_rs = self._scale(dep, new_rs, _replicas(dep))
                 sets = [*old, new_rs]
@@ -344,7 +353,7 @@ class DeploymentController(BuiltinController):
         all_count = sum(_replicas(rs) for rs in sets)
         max_unavailable = _max_unavailable(dep)
         min_available = _replicas(dep) - max_unavailable
-        new_unavailable = _replicas(new_rs) - _status_int(new_rs, "availableReplicas")
+        new_unavailable = _replicas(new_rs) - _available(new_rs)
         max_scaled_down = all_count - min_available - new_unavailable
         if max_scaled_down <= 0:
             return old
@@ -356,7 +365,7 @@ class DeploymentController(BuiltinController):
             if cleaned >= max_scaled_down or _replicas(rs) == 0:
                 result.append(rs)
                 continue
-            unhealthy = _replicas(rs) - _status_int(rs, "availableReplicas")
+            unhealthy = _replicas(rs) - _available(rs)
             if unhealthy <= 0:
                 result.append(rs)
                 continue
@@ -365,7 +374,7 @@ class DeploymentController(BuiltinController):
             cleaned += down
         old = result
         # then healthy ones, while more than minAvailable pods are available
-        available = sum(_status_int(rs, "availableReplicas") for rs in [*old, new_rs])
+        available = sum(_available(rs) for rs in [*old, new_rs])
         if available <= min_available:
             return old
         total_down = available - min_available
@@ -506,9 +515,7 @@ class DeploymentController(BuiltinController):
             if not complete_before:
                 requeue = self._progress(dep, status, conditions, rs_name, now)
         status["conditions"] = _ordered(conditions)
-        if c.differs(live, status) or (
-            "collisionCount" not in status and live.get("collisionCount") is not None
-        ):
+        if c.differs(live, status):
             try:
                 self._deployments.patch_status(
                     c.name_of(dep),

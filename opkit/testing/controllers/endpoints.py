@@ -198,8 +198,10 @@ class EndpointsController(BuiltinController):
         svc = self.cache.get("v1", "Service", ns, name, copy=False)
         if svc is None:
             self._creates.clear(request.key)
+            # Only Endpoints this controller made (marked skip-mirror) go with their Service: a
+            # cache that has not seen a brand-new Service yet must not cost a user's Endpoints.
             ep = self.cache.get("v1", "Endpoints", ns, name, copy=False)
-            if ep is not None:
+            if ep is not None and c.labels_of(ep).get(SKIP_MIRROR_LABEL) == "true":
                 c.delete_quietly(self._endpoints, ep)
             return None  # the slices are owned by the Service: the garbage collector has them
         spec = c.spec_of(svc)

@@ -229,7 +229,7 @@ class PodSimulator(BuiltinController):
     def sync(self, request: Request) -> Result | None:
         pod = self.cache.get("v1", "Pod", request.namespace, request.name, copy=False)
         if pod is None or not self._ours(pod):
-            self._forget(request.key, pod)
+            self._forget(request.key)
             return None
         uid = c.uid_of(pod)
         with self._lock:
@@ -274,7 +274,7 @@ class PodSimulator(BuiltinController):
         c.delete_quietly(self._pods, pod, grace_period_seconds=0)
         return None
 
-    def _forget(self, key: str, pod: Obj | None) -> None:
+    def _forget(self, key: str) -> None:
         with self._lock:
             uid = self._uid_of_key.pop(key, None)
         if uid is not None:

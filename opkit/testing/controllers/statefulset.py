@@ -192,8 +192,8 @@ class StatefulSetController(BuiltinController):
 
     def sync(self, request: Request) -> Result | None:
         sts = self.cache.get(_API_VERSION, _KIND, request.namespace, request.name, copy=False)
-        if sts is None:
-            return None
+        if sts is None or c.is_deleting(sts):
+            return None  # the garbage collector takes it from here
         try:
             selector = c.selector_of(sts)
         except _labels.SelectorError as exc:
@@ -235,7 +235,7 @@ class StatefulSetController(BuiltinController):
             )
             if parent_and_ordinal(c.name_of(p))[0] == name
         ]
-        if c.is_deleting(sts) or selector.empty():
+        if selector.empty():
             return owned
         owner_ref = c.new_controller_ref(sts, _API_VERSION, _KIND)
         for pod in self.cache.list("v1", "Pod", c.namespace_of(sts), selector, copy=False):
@@ -358,8 +358,6 @@ class StatefulSetController(BuiltinController):
                 first_unhealthy = candidate
                 break
 
-        if c.is_deleting(sts):
-            return None
         monotonic = spec.get("podManagementPolicy") != "Parallel"
         wait: float | None = None
 

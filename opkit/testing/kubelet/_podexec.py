@@ -24,6 +24,9 @@ What it can do, in this order:
 * ``--hostname NAME``: a private UTS namespace with that hostname, as a pod has.
 * ``--pid-ns``: a private PID namespace in which the program is PID 1, with its own ``/proc``.
   When PID 1 exits the kernel kills everything else in the pod, as in a real container.
+* ``--init`` (with ``--pid-ns``): PID 1 is a minimal init that forwards SIGTERM and friends
+  to the program and reaps orphans, as with ``docker run --init`` or a pod sharing its process
+  namespace; without it a program that installs no SIGTERM handler ignores SIGTERM as PID 1.
 * ``--supervise`` (implied by ``--pid-ns``): stay as the program's parent. If the process that
   started us dies (the kubelet, or the test process hosting it, even by SIGKILL), the kernel
   signals us (PR_SET_PDEATHSIG) and we SIGKILL our whole process group, so programs that forked
@@ -37,6 +40,7 @@ unprivileged user namespaces; ``--netns`` needs root.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -92,6 +96,7 @@ def podexec_argv(
     scratch: str | os.PathLike[str] | None = None,
     cwd: str | None = None,
     join: int | None = None,
+    init: bool = False,
 ) -> list[str]:
     """The argv prefix that runs a command through this wrapper (append ``program, args...``).
 
@@ -119,6 +124,8 @@ def podexec_argv(
         argv += ["--hostname", hostname]
     if pid_ns:
         argv.append("--pid-ns")
+        if init:
+            argv.append("--init")
     if supervise or pid_ns:
         argv += ["--supervise", "--parent", str(os.getpid())]
     argv.append("--")
@@ -138,6 +145,7 @@ class _Options:
         self.binds: list[tuple[str, str, bool]] = []
         self.scratch: str | None = None
         self.cwd: str | None = None
+        self.init = False
 
 
 class _SetupError(Exception):
@@ -154,13 +162,15 @@ def _parse(args: Sequence[str]) -> tuple[_Options, list[str]]:
         if arg == "--":
             return opts, list(args[i + 1 :])
         if arg in ("--bind", "--ro-bind"):
-            if i + 2 >= len(args):
+            if i + 2 >= len(args) or "--" in (args[i + 1], args[i + 2]):
                 raise _SetupError(f"{arg} needs a source and a target")
             opts.binds.append((args[i + 1], args[i + 2], arg == "--ro-bind"))
             i += 3
             continue
         if arg == "--pid-ns":
             opts.pid_ns = True
+        elif arg == "--init":
+            opts.init = True
         elif arg == "--supervise":
             opts.supervise = True
         elif arg in valued:
@@ -238,6 +248,15 @@ def _join(pid: int) -> None:
             os.close(fd)
 
 
+def _path_of(path: str) -> str:
+    """A path that keeps naming ``path`` whatever is mounted later (an O_PATH descriptor)."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise _SetupError(f"{path}: {e.strerror}") from None
+    return f"/proc/self/fd/{fd}"
+
+
 class _Mounter:
     """Bind mounts onto paths that may not exist, without ever creating anything on the host.
 
@@ -247,20 +266,20 @@ class _Mounter:
     """
 
     def __init__(self, scratch: str | None) -> None:
-        self.scratch = scratch
-        self._tmpfs = False
+        self._root: str | None = None
+        if scratch:
+            # Mounted at once and used through a descriptor: later mounts may hide its path.
+            _mount("tmpfs", scratch, "tmpfs", _MS_NOSUID | _MS_NODEV, "mounting scratch")
+            self._root = _path_of(scratch)
         self._count = 0
         # Directories we may create entries in: shadows, what we made in them, rw volumes.
         self._writable: set[str] = set()
 
     def _new_scratch_dir(self) -> str:
-        if not self.scratch:
+        if self._root is None:
             raise _SetupError("a mount point is missing and no --scratch directory was given")
-        if not self._tmpfs:
-            _mount("tmpfs", self.scratch, "tmpfs", _MS_NOSUID | _MS_NODEV, "mounting scratch")
-            self._tmpfs = True
         self._count += 1
-        path = os.path.join(self.scratch, f"s{self._count}")
+        path = f"{self._root}/s{self._count}"
         os.mkdir(path)
         return path
 
@@ -284,6 +303,12 @@ class _Mounter:
         else:
             _mount(shadow, parent, None, _MS_BIND | _MS_REC, f"shadowing {parent}")
         self._writable.add(parent)
+
+    def shadow_root(self, scratch: str | None) -> None:
+        """Shadow ``/`` (``pivot_root``) and reopen the scratch directory in the new root."""
+        self._shadow("/")
+        if scratch:
+            self._root = _path_of(scratch)
 
     @staticmethod
     def _pivot(new_root: str) -> None:
@@ -325,8 +350,6 @@ class _Mounter:
         return real
 
     def bind(self, source: str, target: str, read_only: bool) -> None:
-        if not os.path.exists(source):
-            raise _SetupError(f"{source}: no such file or directory")
         is_dir = os.path.isdir(source)
         where = self.mount_point(target, is_dir)
         _mount(source, where, None, _MS_BIND | _MS_REC, f"bind-mounting {source} on {target}")
@@ -374,17 +397,23 @@ def _setup(opts: _Options) -> None:
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
     if mounts:
         _mount(None, "/", None, _MS_REC | _MS_PRIVATE, "making mounts private")
-        mounter = _Mounter(os.path.realpath(opts.scratch) if opts.scratch else None)
-        # Sources are resolved before any shadowing changes what paths mean.
-        binds = [(os.path.realpath(s), t, ro) for s, t, ro in opts.binds]
+        mounter = _Mounter(opts.scratch)
+        # A new root comes first: pivot_root detaches the old one, and nothing mounted from
+        # it (or opened in it) can be used afterwards.
+        targets = [t for _s, t, _ro in opts.binds] + ([opts.cwd] if opts.cwd else [])
+        if any(_missing_under_root(t) for t in targets):
+            mounter.shadow_root(opts.scratch)
+        # Every source is opened before any bind: a later one (a private /tmp) may hide it.
+        binds = [(_path_of(s), t, ro) for s, t, ro in opts.binds]
+        etc_files = ((opts.hosts, "/etc/hosts"), (opts.resolv, "/etc/resolv.conf"))
+        files = [(_path_of(f), etc) for f, etc in etc_files if f]
         # Parents before children, as a container runtime mounts them.
         for source, target, read_only in sorted(binds, key=lambda b: _depth(b[1])):
             mounter.bind(source, target, read_only)
-        for file, etc in ((opts.hosts, "/etc/hosts"), (opts.resolv, "/etc/resolv.conf")):
-            if file:
-                if not os.path.isfile(file):
-                    raise _SetupError(f"{file}: no such file")
-                _mount(file, etc, None, _MS_BIND, f"bind-mounting {file} on {etc}")
+        for file, etc in files:
+            if not os.path.isfile(file):
+                raise _SetupError(f"{file}: not a file")
+            _mount(file, etc, None, _MS_BIND, f"bind-mounting {etc}")
         if opts.cwd:
             mounter.mount_point(opts.cwd, True)
     if opts.hostname:
@@ -392,6 +421,16 @@ def _setup(opts: _Options) -> None:
         _check(_libc.sethostname(name, ctypes.c_size_t(len(name))), "setting hostname")
     if opts.cwd:
         os.chdir(opts.cwd)
+
+
+def _missing_under_root(target: str) -> bool:
+    """Whether ``target`` is missing and ``/`` is its nearest existing ancestor."""
+    path = os.path.realpath(target)
+    if os.path.exists(path):
+        return False
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path == "/"
 
 
 def _depth(path: str) -> int:
@@ -407,6 +446,56 @@ def _exec(argv: list[str]) -> None:
         sys.stderr.write(f"podexec: {argv[0]}: {e.strerror}\n")
         sys.stderr.flush()
         os._exit(EXIT_NOT_FOUND if isinstance(e, FileNotFoundError) else EXIT_SETUP_FAILED)
+
+
+_FORWARDED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+)
+
+
+def _init(argv: list[str]) -> int:
+    """PID 1 of a pod: run the program as PID 2, forward signals to it, reap every orphan,
+    and exit with the program's status (128 + N for a death by signal N)."""
+    child = [0]
+    early: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        if child[0]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child[0], signum)
+        else:
+            early.append(signum)
+
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for sig in _FORWARDED:
+                signal.signal(sig, signal.SIG_DFL)
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            _exec(argv)
+        finally:
+            os._exit(EXIT_SETUP_FAILED)
+    child[0] = pid
+    for signum in early:
+        forward(signum, None)
+    while True:
+        try:
+            reaped, status = os.wait()
+        except ChildProcessError:
+            return EXIT_SETUP_FAILED
+        if reaped == pid:
+            break
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
 
 
 def _kill_group(signum: int = 0, frame: object = None) -> None:
@@ -430,6 +519,8 @@ def _supervise(argv: list[str], opts: _Options) -> int:
                 os._exit(EXIT_SETUP_FAILED)
             if opts.pid_ns:
                 _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "mount /proc")
+            if opts.init and os.getpid() == 1:
+                os._exit(_init(argv))
             _exec(argv)
         except BaseException as e:
             sys.stderr.write(f"podexec: {e}\n")

@@ -57,6 +57,13 @@ def _render(src: str, dst: str) -> None:
     os.replace(tmp, dst)
 
 
+def _render_quietly(src: str, dst: str) -> None:
+    try:
+        _render(src, dst)
+    except OSError as e:
+        print(f"rendering {src} failed: {e}", file=sys.stderr, flush=True)
+
+
 def _reload(url: str, method: str) -> bool:
     req = urllib.request.Request(url, method=method, data=b"" if method != "GET" else None)
     try:
@@ -106,23 +113,21 @@ def main(argv: list[str] | None = None) -> int:
         server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), _Ok)
         threading.Thread(target=server.serve_forever, daemon=True).start()
     watched = [*args.dirs, *([args.config_file] if args.config_file else [])]
+    if args.config_file and args.config_envsubst_file:
+        _render_quietly(args.config_file, args.config_envsubst_file)
+    last = _digest(watched)  # what the server started with
     print(f"watching {watched}, reloading via {url}", flush=True)
-    last = ""
     pending = False
-    while not stop.is_set():
+    while not stop.wait(args.interval):
         current = _digest(watched)
         if current != last:
             if args.config_file and args.config_envsubst_file:
-                try:
-                    _render(args.config_file, args.config_envsubst_file)
-                except OSError as e:
-                    print(f"rendering {args.config_file} failed: {e}", file=sys.stderr)
-            pending = bool(last)  # the first state is what the server started with
+                _render_quietly(args.config_file, args.config_envsubst_file)
+            pending = True
             last = current
         if pending and _reload(url, args.webhook_method):
             print("configuration reloaded", flush=True)
             pending = False
-        stop.wait(args.interval)
     if server is not None:
         server.shutdown()
     return 0

@@ -1,16 +1,35 @@
-"""Fixtures and helpers for the embedded API server tests (test_server_*.py)."""
+"""Fixtures shared by the test modules (a plugin: see ``tests/conftest.py``), and helpers
+for the embedded API server tests (test_server_*.py)."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client, watch
 
+from opkit.client import Client
 from opkit.testing import APIServer
+
+
+@pytest.fixture
+def no_leaked_threads() -> Iterator[None]:
+    """Fails the test if it ends with a different number of threads than it started with."""
+    before = threading.active_count()
+    yield
+    assert threading.active_count() == before
+
+
+@pytest.fixture(name="client")
+def opkit_client(kubeconfig: str) -> Iterator[Client]:
+    """An :class:`opkit.client.Client` for the ``apiserver`` fixture."""
+    c = Client.from_kubeconfig(kubeconfig)
+    yield c
+    c.close()
 
 
 @pytest.fixture

@@ -1193,3 +1193,31 @@ def test_update_validation_of_builtin_kinds(k8s_api: client.ApiClient) -> None:
         {"spec": {"accessModes": ["ReadWriteMany"]}},
     )
     assert code == 422 and "spec is immutable after creation" in body["message"]
+
+
+@pytest.mark.xfail(strict=True, reason="BUGS.md #A8")
+def test_object_meta_validation_of_finalizers_and_owner_references(apiserver: APIServer) -> None:
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "1", "controller": True}
+    for meta, field, text in (
+        ({"finalizers": ["bad name!"]}, "metadata.finalizers[0]", "name part must consist of"),
+        (
+            {"ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o"}]},
+            "metadata.ownerReferences.uid",
+            "uid must not be empty",
+        ),
+        (
+            {"ownerReferences": [owner, {**owner, "name": "o2", "uid": "2"}]},
+            "metadata.ownerReferences",
+            "Only one reference can have Controller set to true",
+        ),
+    ):
+        # raw: the typed client would refuse the uid-less reference itself
+        code, _, body = raw(
+            apiserver,
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            {"metadata": {"name": "x", **meta}},
+        )
+        assert code == 422, meta
+        assert body["details"]["causes"][0]["field"] == field, body
+        assert text in body["message"], body

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from _server_fixtures import WIDGET_CRD
 from kubernetes.client import models as _models
 
 from opkit.testing.apiserver import _discovery
@@ -17,40 +19,13 @@ def _fake_compile(schema: dict[str, Any]) -> Any:
 
 
 def _registry_with_crd() -> Registry:
+    """The Widget CRD served as v1 (storage, status and scale) and as a plain v1beta1."""
     reg = Registry.builtin(compile_schema=_fake_compile)
-    schema = {"openAPIV3Schema": {"type": "object"}}
-    reg.add_crd(
-        {
-            "metadata": {"name": "widgets.example.com"},
-            "spec": {
-                "group": "example.com",
-                "scope": "Namespaced",
-                "names": {
-                    "plural": "widgets",
-                    "singular": "widget",
-                    "kind": "Widget",
-                    "shortNames": ["wd"],
-                    "categories": ["all"],
-                },
-                "versions": [
-                    {"name": "v1beta1", "served": True, "storage": False, "schema": schema},
-                    {
-                        "name": "v1",
-                        "served": True,
-                        "storage": True,
-                        "schema": schema,
-                        "subresources": {
-                            "status": {},
-                            "scale": {
-                                "specReplicasPath": ".spec.replicas",
-                                "statusReplicasPath": ".status.replicas",
-                            },
-                        },
-                    },
-                ],
-            },
-        }
-    )
+    crd = copy.deepcopy(WIDGET_CRD)
+    versions = crd["spec"]["versions"]
+    plain = {"name": "v1beta1", "served": True, "storage": False, "schema": versions[0]["schema"]}
+    versions.insert(0, plain)
+    reg.add_crd(crd)
     return reg
 
 

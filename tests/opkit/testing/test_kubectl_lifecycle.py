@@ -7,6 +7,7 @@ the watch paths kubectl uses (`delete` waits, `wait --for=delete`, `get -w`).
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs
 import pytest
 import yaml
 from _server_fixtures import core
+from test_kubectl_crd import GADGET_CRD, gadget
 
 from opkit.testing import APIServer
 from opkit.testing._pytest_plugin import Kubectl
@@ -188,6 +190,10 @@ def test_delete_waits_for_finalizers(kubectl: Kubectl, apiserver: APIServer, k8s
 
 def test_delete_namespace_goes_away(kubectl: Kubectl, apiserver: APIServer) -> None:
     apply(kubectl, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "scratch"}})
+    apply(kubectl, GADGET_CRD)
+    kubectl("wait", "--for=condition=established", f"crd/{GADGET_CRD['metadata']['name']}")
+    g = gadget("g1", replicas=1)
+    apply(kubectl, {**g, "metadata": {**g["metadata"], "namespace": "scratch"}})
     apply(
         kubectl,
         {
@@ -202,7 +208,8 @@ def test_delete_namespace_goes_away(kubectl: Kubectl, apiserver: APIServer) -> N
     out = kubectl("delete", "ns", "scratch", timeout=30).stdout
     assert out.strip() == 'namespace "scratch" deleted'
     assert not exists(kubectl, "ns", "scratch")
-    assert kubectl("get", "all,cm", "-n", "scratch", "-o", "name").stdout == ""
+    # everything in it went, custom resources included (NS-3)
+    assert kubectl("get", "all,cm,gadgets", "-n", "scratch", "-o", "name").stdout == ""
     refused = kubectl("delete", "ns", "default", check=False)
     assert refused.returncode == 1 and "this namespace may not be deleted" in refused.stderr
 
@@ -318,3 +325,41 @@ def test_get_watch_single_object(kubectl: Kubectl, apiserver: APIServer) -> None
 
 def _is_watch(query: str) -> bool:
     return parse_qs(query).get("watch") == ["true"]
+
+
+def test_get_watch_custom_resources_prints_their_columns(
+    kubectl: Kubectl, apiserver: APIServer
+) -> None:
+    apply(kubectl, GADGET_CRD)
+    kubectl("wait", "--for=condition=established", f"crd/{GADGET_CRD['metadata']['name']}")
+    apply(kubectl, gadget("g1", replicas=2, color="red"))
+    with _watching(kubectl, "get", "gadgets", "-w") as (_proc, lines):
+        header = lines.until(lambda s: s.startswith("NAME"))
+        assert header.split() == ["NAME", "REPLICAS", "COLOR", "AGE"]
+        assert lines.until(lambda s: s.startswith("g1")).split()[:3] == ["g1", "2", "red"]
+        eventually(lambda: apiserver.watch_count >= 1, "kubectl get -w to start watching")
+        kubectl("patch", "gadget", "g1", "--type=merge", "-p", '{"spec":{"color":"blue"}}')
+        # watch events are Tables too, rendered with the printer columns (WATCH-9, CRD-10)
+        assert lines.until(lambda s: s.startswith("g1")).split()[:3] == ["g1", "2", "blue"]
+        kubectl("scale", "gadget", "g1", "--replicas=7")
+        assert lines.until(lambda s: s.startswith("g1")).split()[:3] == ["g1", "7", "blue"]
+
+
+def test_graceful_pod_deletion_and_force(kubectl: Kubectl) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bound"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "nginx:1"}]},
+    }
+    apply(kubectl, pod)
+    # a scheduled pod is only marked: something on the node has to finish it (DEL-4)
+    kubectl("delete", "pod", "bound", "--wait=false")
+    meta = json.loads(kubectl("get", "pod", "bound", "-o", "json").stdout)["metadata"]
+    assert meta["deletionGracePeriodSeconds"] == 30 and meta["deletionTimestamp"].endswith("Z")
+    status = kubectl("get", "pod", "bound").stdout.splitlines()[1].split()[2]
+    assert status == "Terminating"
+    forced = kubectl("delete", "pod", "bound", "--force", "--grace-period=0")
+    assert forced.stdout.strip() == 'pod "bound" force deleted'
+    assert "Immediate deletion does not wait" in forced.stderr
+    assert not exists(kubectl, "pod", "bound")

@@ -4,6 +4,7 @@ whole: steady state, clean stop, subsets, an external manager."""
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
 import pytest
@@ -90,7 +91,7 @@ def test_every_namespace_gets_a_default_service_account_and_root_ca(
     )
     assert cm["data"]["ca.crt"].startswith("-----BEGIN CERTIFICATE-----")
     for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
-        wait_for(lambda ns=ns: maybe(accounts.get, "default", ns), f"default SA in {ns}")
+        wait_for(partial(maybe, accounts.get, "default", ns), f"default SA in {ns}")
 
     accounts.delete("default", "team-a")
     wait_for(
@@ -114,7 +115,14 @@ def test_every_namespace_gets_a_default_service_account_and_root_ca(
 
 def test_node_is_ready_and_its_lease_is_renewed(client: Client, start_plane: PlaneFactory) -> None:
     start_plane(lease_renew_interval=0.2)
-    node = wait_for(lambda: maybe(client.resource("v1", "Node").get, "opkit-node"), "node")
+    node = wait_for(
+        lambda: (
+            (n := maybe(client.resource("v1", "Node").get, "opkit-node"))
+            and n.get("status", {}).get("conditions")
+            and n
+        ),
+        "node with status",
+    )
     conds = {c["type"]: c for c in node["status"]["conditions"]}
     assert conds["Ready"]["status"] == "True" and conds["Ready"]["reason"] == "KubeletReady"
     assert conds["MemoryPressure"]["status"] == "False"

@@ -223,3 +223,32 @@ def test_kubectl_rollout_status_deployment(
     assert 'deployment "api" successfully rolled out' in out
     history = kubectl("rollout", "history", "deployment/api").stdout
     assert "1 " in history and "2 " in history
+
+
+def test_paused_deployment_waits_for_resume(client: Client, start_plane: PlaneFactory) -> None:
+    start_plane()
+    deployments = client.resource(*DEPLOY)
+    deployments.create(deployment("api", 2))
+    wait_for(lambda: complete(client, 2), "first rollout")
+    deployments.patch("api", {"spec": {"paused": True}}, NS)
+    deployments.patch("api", {"spec": {"template": {"metadata": {"labels": {"v": "2"}}}}}, NS)
+    dep = wait_for(
+        lambda: (
+            (d := get(client, *DEPLOY, "api"))["status"].get("observedGeneration")
+            == d["metadata"]["generation"]
+            and condition(d, "Progressing").get("reason") == "DeploymentPaused"
+            and d
+        ),
+        "paused status",
+    )
+    assert condition(dep, "Progressing")["status"] == "Unknown"
+    assert len(replicasets(client)) == 1  # no rollout while paused
+    deployments.patch("api", {"spec": {"paused": False}}, NS)
+    wait_for(
+        lambda: (
+            (d := complete(client, 2))
+            and d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+        ),
+        "rolled out after resume",
+    )
+    assert len(replicasets(client)) == 2

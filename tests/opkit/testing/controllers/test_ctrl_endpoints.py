@@ -225,5 +225,36 @@ def test_service_without_pods_and_service_deletion(
     # barrier: a later Service is handled after the controller saw "manual" (one FIFO queue)
     make_service(client, "later")
     wait_for(lambda: endpoints(client, "later"), "Endpoints of a later Service")
-    assert endpoints(client, "manual")["subsets"][0]["addresses"] == [{"ip": "127.0.0.9"}]
+    manual = endpoints(client, "manual")
+    assert manual is not None
+    assert manual["subsets"][0]["addresses"] == [{"ip": "127.0.0.9"}]
     assert not slices(client, "manual")
+
+
+def test_named_ports_resolve_per_pod(client: Client, start_plane: PlaneFactory) -> None:
+    start_plane()
+    make_service(client)
+    make_pod(client, "api-a", {"app": "api"})
+    make_pod(
+        client,
+        "api-b",
+        {"app": "api"},
+        containers=[container(ports=[{"name": "http", "containerPort": 9090}])],
+    )
+    make_pod(client, "api-c", {"app": "api"}, containers=[container()])  # no such port
+    wait_ready_pods(client, "api-a", "api-b", "api-c")
+    ep = wait_for(
+        lambda: len((e := endpoints(client) or {}).get("subsets") or []) == 2 and e, "two subsets"
+    )
+    by_port = {
+        s["ports"][0]["port"]: [a["targetRef"]["name"] for a in s["addresses"]]
+        for s in ep["subsets"]
+    }
+    assert by_port == {8080: ["api-a"], 9090: ["api-b"]}
+    # slices keep a pod whose port cannot be resolved, in a slice without ports (upstream)
+    found = wait_for(lambda: len(s := slices(client)) == 3 and s, "one slice per port set")
+    by_slice = {
+        (s.get("ports") or [{}])[0].get("port"): [e["targetRef"]["name"] for e in s["endpoints"]]
+        for s in found
+    }
+    assert by_slice == {8080: ["api-a"], 9090: ["api-b"], None: ["api-c"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime
 from typing import Any
 
 from ctrl_helpers import NS, PlaneFactory, container, get, ready, wait_for
@@ -72,7 +73,7 @@ def test_scheduled_pod_runs_with_kubelet_like_status(
 
     def gone() -> bool:
         try:
-            return pod(client)["metadata"]["uid"] != created["metadata"]["uid"]
+            return bool(pod(client)["metadata"]["uid"] != created["metadata"]["uid"])
         except errors.NotFound:
             return True
 
@@ -143,15 +144,32 @@ def test_hooks_fail_restart_and_unready_a_pod(client: Client, start_plane: Plane
 
 def test_delays_follow_the_injected_clock(client: Client, start_plane: PlaneFactory) -> None:
     clock = FakeClock()
+    created_at = clock.now()
     start_plane(clock=clock, pod_start_delay=5.0, pod_ready_delay=10.0)
     make_pod(client)
     wait_for(lambda: pod(client)["spec"].get("nodeName"), "pod scheduled")
-    assert not pod(client)["status"].get("podIP")
-    clock.step(5.0)
-    live = wait_for(lambda: (p := pod(client))["status"].get("podIP") and p, "pod-create stage")
+
+    def step_until(pred: Any, what: str) -> Obj:
+        # one fake second at a time, giving the simulator a moment to act after each step
+        for _ in range(100):
+            clock.step(1.0)
+            try:
+                result: Obj = wait_for(pred, what, timeout=0.05)
+                return result
+            except AssertionError:
+                continue
+        raise AssertionError(f"never reached {what}")
+
+    live = step_until(lambda: (p := pod(client))["status"].get("podIP") and p, "pod-create")
     assert live["status"]["phase"] == "Pending"
-    clock.step(10.0)
-    wait_for(lambda: ready(pod(client)), "pod-ready stage")
+    live = step_until(lambda: ready(p := pod(client)) and p, "pod-ready")
+    started = datetime.fromisoformat(live["status"]["startTime"].replace("Z", "+00:00"))
+    ready_since = datetime.fromisoformat(
+        conditions(live)["Ready"]["lastTransitionTime"].replace("Z", "+00:00")
+    )
+    # all timestamps come from the fake clock
+    assert (started - created_at).total_seconds() >= 5.0
+    assert (ready_since - started).total_seconds() >= 10.0
 
 
 def test_scheduler_honours_node_selectors_and_reports_unschedulable(
@@ -160,13 +178,17 @@ def test_scheduler_honours_node_selectors_and_reports_unschedulable(
     start_plane()
     make_pod(client, "picky", nodeSelector={"disk": "ssd"})
     make_pod(client, "other-scheduler", schedulerName="custom")
+    expected = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+    # (until the node reports Ready the message says so; the node's change reschedules)
     cond = wait_for(
-        lambda: conditions(pod(client, "picky")).get("PodScheduled"), "PodScheduled condition"
+        lambda: (
+            (c := conditions(pod(client, "picky")).get("PodScheduled"))
+            and c.get("message") == expected
+            and c
+        ),
+        "PodScheduled condition",
     )
     assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
-    assert cond["message"] == (
-        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
-    )
     client.resource("v1", "Node").patch("opkit-node", {"metadata": {"labels": {"disk": "ssd"}}})
     wait_for(lambda: ready(pod(client, "picky")), "picky pod scheduled and running")
     assert "nodeName" not in pod(client, "other-scheduler")["spec"]

@@ -20,6 +20,7 @@ from ctrl_helpers import (
 )
 
 from opkit.client import Client
+from opkit.clock import FakeClock
 from opkit.testing import Kubectl
 
 Obj = dict[str, Any]
@@ -355,6 +356,39 @@ def test_delete_retention_policies_give_claims_owners(
 
     sts.delete("db", NS)
     wait_for(lambda: not claims(client), "claims deleted with the set")
+
+
+def test_min_ready_seconds_gates_availability_and_the_next_ordinal(
+    client: Client, start_plane: PlaneFactory
+) -> None:
+    clock = FakeClock()
+    start_plane(clock=clock)
+
+    def fake_wait(pred: Callable[[], Any], what: str) -> Any:
+        # nudge the fake clock along so short backoffs (conflict retries) still fire
+        def check() -> Any:
+            value = pred()
+            if not value:
+                clock.step(0.01)
+            return value
+
+        return wait_for(check, what)
+
+    client.resource(*STS).create(statefulset("web", 2, claims=False, minReadySeconds=30))
+    st = fake_wait(lambda: (s := sts_status(client)).get("readyReplicas") == 1 and s, "web-0 ready")
+    assert st.get("availableReplicas", 0) == 0
+    assert sorted(pods_named(client, "web-")) == ["web-0"]  # web-1 waits for web-0 to be available
+
+    clock.step(31.0)
+    st = fake_wait(
+        lambda: (s := sts_status(client)).get("availableReplicas") == 1 and s, "web-0 available"
+    )
+    fake_wait(lambda: sts_status(client).get("readyReplicas") == 2, "web-1 ready")
+    clock.step(31.0)
+    st = fake_wait(
+        lambda: (s := sts_status(client)).get("availableReplicas") == 2 and s, "both available"
+    )
+    assert st["readyReplicas"] == 2
 
 
 @pytest.mark.e2e
