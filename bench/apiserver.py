@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import threading
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+from _common import machine_line, write_section
 
 from opkit.testing import APIServer
 
@@ -155,8 +154,7 @@ def render(res: dict[str, Any], objects: int, threads: int) -> str:
         [
             "## Embedded API server (`bench/apiserver.py`)",
             "",
-            f"Machine: {platform.python_implementation()} {platform.python_version()}, "
-            f"{os.cpu_count()} cores. Same HTTP path as real clients (keep-alive, JSON).",
+            machine_line() + " Same HTTP path as real clients (keep-alive, JSON).",
             "",
             "| measure | result |",
             "| --- | --- |",
@@ -169,18 +167,6 @@ def render(res: dict[str, Any], objects: int, threads: int) -> str:
             "",
         ]
     )
-
-
-def write_section(path: Path, section: str, heading: str) -> None:
-    """Replace the ``heading`` section of docs/benchmarks.md (or append it)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = text.find(heading)
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + ("" if end < 0 else text[end + 1 :])
-    path.write_text(text)
 
 
 def main() -> int:

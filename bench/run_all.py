@@ -15,7 +15,7 @@ from pathlib import Path
 import _common as c
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("apiserver.py", "informer.py", "workqueue.py", "controller.py")
+SCRIPTS = ("apiserver.py", "informer.py", "workqueue.py", "controller.py", "cluster.py")
 
 PREAMBLE = """# Benchmarks
 

@@ -30,8 +30,8 @@ Obj = dict[str, Any]
 
 
 _CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
-_CONFIG_KEY_RE = re.compile(f"^{_CONFIG_KEY_FMT}$")
-_IANA_SVC_RE = re.compile(r"^[-a-z0-9]+$")
+_CONFIG_KEY_RE = re.compile(_CONFIG_KEY_FMT)
+_IANA_SVC_RE = re.compile(r"[-a-z0-9]+")
 _CONFIG_KEY_MSG = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
 
 
@@ -45,7 +45,7 @@ def _config_key_errors(key: str) -> list[str]:
     errs = []
     if len(key) > 253:
         errs.append(max_len_error(253))
-    if not _CONFIG_KEY_RE.match(key):
+    if not _CONFIG_KEY_RE.fullmatch(key):
         errs.append(
             regex_error(_CONFIG_KEY_MSG, _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name")
         )
@@ -99,13 +99,74 @@ def _validate_meta(rt: ResourceType, obj: Obj) -> list[FieldError]:
             )
             total += len(str(key)) + len(str(value))
         if total > _ANNOTATIONS_MAX:
+            errs.append(FieldError.too_long("metadata.annotations", _ANNOTATIONS_MAX))
+    errs.extend(_owner_reference_errors(meta.get("ownerReferences")))
+    errs.extend(_finalizer_errors(meta.get("finalizers")))
+    return errs
+
+
+_ORPHAN = "orphan"
+_FOREGROUND = "foregroundDeletion"
+# BannedOwners: group/version/kind that may never own anything.
+_BANNED_OWNERS = {("", "v1", "Event")}
+
+
+def _owner_reference_errors(refs: Any) -> list[FieldError]:
+    """``ValidateOwnerReferences`` (paths carry no index, as upstream's do)."""
+    path = "metadata.ownerReferences"
+    errs: list[FieldError] = []
+    first_controller = ""
+    for ref in dicts_in(refs):
+        api_version = str(ref.get("apiVersion") or "")
+        kind = str(ref.get("kind") or "")
+        group, version = "", api_version
+        if api_version.count("/") == 1:
+            group, version = api_version.split("/")
+        elif "/" in api_version:
+            version = ""
+        if not version:
             errs.append(
-                FieldError(
-                    "FieldValueTooLong",
-                    "metadata.annotations",
-                    f"must have at most {_ANNOTATIONS_MAX} bytes",
+                FieldError.invalid(f"{path}.apiVersion", api_version, "version must not be empty")
+            )
+        if not kind:
+            errs.append(FieldError.invalid(f"{path}.kind", kind, "must not be empty"))
+        if not ref.get("name"):
+            errs.append(FieldError.invalid(f"{path}.name", ref.get("name") or "", "must not be empty"))
+        if not ref.get("uid"):
+            errs.append(FieldError.invalid(f"{path}.uid", ref.get("uid") or "", "must not be empty"))
+        if (group, version, kind) in _BANNED_OWNERS:
+            errs.append(
+                FieldError.invalid(
+                    path, ref, f"{group}/{version}, Kind={kind} is disallowed from being an owner"
                 )
             )
+        if ref.get("controller") is True:
+            current = f"{kind}/{ref.get('name') or ''}"
+            if first_controller:
+                errs.append(
+                    FieldError.invalid(
+                        path,
+                        refs,
+                        "Only one reference can have Controller set to true. Found \"true\" in "
+                        f"references for {first_controller} and {current}",
+                    )
+                )
+            else:
+                first_controller = current
+    return errs
+
+
+def _finalizer_errors(finalizers: Any) -> list[FieldError]:
+    """``ValidateFinalizers``: qualified names, and not both orphan and foreground."""
+    path = "metadata.finalizers"
+    names = [f for f in as_list(finalizers) if isinstance(f, str)]
+    errs = [FieldError.invalid(path, f, m) for f in names for m in qualified_name_errors(f)]
+    if _ORPHAN in names and _FOREGROUND in names:
+        errs.append(
+            FieldError.invalid(
+                path, names, f"finalizer {_ORPHAN} and {_FOREGROUND} cannot be both set"
+            )
+        )
     return errs
 
 
@@ -365,7 +426,7 @@ def _validate_service(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Field
             errs.append(FieldError.not_supported(f"{path}.protocol", port["protocol"], _PROTOCOLS))
         target = port.get("targetPort")
         if isinstance(target, str):
-            if not (len(target) <= 15 and _IANA_SVC_RE.match(target)) or target.isdigit():
+            if not (len(target) <= 15 and _IANA_SVC_RE.fullmatch(target)) or target.isdigit():
                 errs.append(
                     FieldError.invalid(
                         f"{path}.targetPort",
@@ -566,12 +627,28 @@ def _validate_event_core(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Fi
     return _legacy_event_errors(obj)
 
 
-def _validate_data_keys(obj: Obj, errs: list[FieldError]) -> None:
-    for field in ("data", "binaryData", "stringData"):
-        for key in as_dict(obj.get(field)):
-            errs.extend(
-                FieldError.invalid(f"{field}[{key}]", key, m) for m in _config_key_errors(str(key))
-            )
+_MAX_DATA_SIZE = 1024 * 1024  # core.MaxSecretSize, also the ConfigMap limit
+
+
+def _data_key_errors(field: str, keys: Any) -> list[FieldError]:
+    return [
+        FieldError.invalid(f"{field}[{key}]", key, m)
+        for key in as_dict(keys)
+        for m in _config_key_errors(str(key))
+    ]
+
+
+def _text_size(values: Any) -> int:
+    return sum(len(v.encode("utf-8", "surrogatepass")) for v in as_dict(values).values() if isinstance(v, str))
+
+
+def _bytes_size(values: Any) -> int:
+    """Decoded size of base64 values (already canonical: the server decoded them)."""
+    total = 0
+    for v in as_dict(values).values():
+        if isinstance(v, str):
+            total += len(v) // 4 * 3 - (len(v) - len(v.rstrip("=")))
+    return total
 
 
 def _immutable_data(
@@ -587,11 +664,18 @@ def _immutable_data(
 
 
 def _validate_configmap(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
-    errs: list[FieldError] = []
-    _validate_data_keys(obj, errs)
-    overlap = set(as_dict(obj.get("data"))) & set(as_dict(obj.get("binaryData")))
-    for key in sorted(overlap):
-        errs.append(FieldError.invalid("data", key, "duplicate of key present in binaryData"))
+    """``ValidateConfigMap`` (+ ``ValidateConfigMapUpdate``)."""
+    data, binary = as_dict(obj.get("data")), as_dict(obj.get("binaryData"))
+    errs = _data_key_errors("data", data)
+    errs.extend(
+        FieldError.invalid(f"data[{key}]", key, "duplicate of key present in binaryData")
+        for key in data
+        if key in binary
+    )
+    errs.extend(_data_key_errors("binaryData", binary))
+    if _text_size(data) + _bytes_size(binary) > _MAX_DATA_SIZE:
+        # an empty path: the error is about the whole object
+        errs.append(FieldError.too_long("", _MAX_DATA_SIZE))
     _immutable_data(obj, old, ("data", "binaryData"), errs)
     return errs
 
@@ -604,8 +688,10 @@ _SECRET_REQUIRED_KEYS = {
 
 
 def _validate_secret(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
-    errs: list[FieldError] = []
-    _validate_data_keys(obj, errs)
+    """``ValidateSecret`` (+ update rules); ``stringData`` is already merged into ``data``."""
+    errs = _data_key_errors("data", obj.get("data"))
+    if _bytes_size(obj.get("data")) > _MAX_DATA_SIZE:
+        errs.append(FieldError.too_long("data", _MAX_DATA_SIZE))
     keys = set(as_dict(obj.get("data"))) | set(as_dict(obj.get("stringData")))
     for key in _SECRET_REQUIRED_KEYS.get(str(obj.get("type") or ""), ()):
         if key not in keys:

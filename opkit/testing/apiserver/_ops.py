@@ -24,7 +24,7 @@ import yaml
 from opkit import labels
 from opkit.clock import Clock
 
-from . import _builtins, _patch, _schema, _typecheck
+from . import _builtins, _bytesfields, _patch, _schema, _typecheck
 from ._fielderrors import FieldError
 from ._registry import Registry
 from ._status import (
@@ -324,6 +324,29 @@ class Backend:
             obj["kind"] = rt.kind
             obj.update(rest)
 
+    @staticmethod
+    def decode_typed(rt: ResourceType, obj: Any, *, patched: bool = False) -> None:
+        """What decoding into the Go type does to a body (Secret/ConfigMap ``[]byte`` fields).
+
+        A request body that cannot be decoded is a 400; a patch whose result cannot be is a
+        422 on ``patch`` (apiserver ``handlers/patch.go``).
+        """
+        if rt.is_custom or rt.group != "" or not isinstance(obj, dict):
+            return
+        detail = _bytesfields.decode_bytes_fields(rt.kind, obj)
+        if detail is None:
+            return
+        if patched:
+            raise invalid(
+                "",
+                "",
+                "",
+                [FieldError.invalid("patch", json.dumps(obj, separators=(",", ":")), detail)],
+            )
+        raise bad_request(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {detail}'
+        )
+
     def _check_namespace(self, rt: ResourceType, ns: str, obj: Obj) -> None:
         meta = _meta(obj)
         if rt.namespaced:
@@ -417,6 +440,7 @@ class Backend:
     ) -> Obj | Stored:
         """POST semantics (META-2, META-4, STAT-1/2, GEN-1, NS-1, CRD-1/2)."""
         self.check_type_meta(rt, obj, require_kind=rt.is_custom)
+        self.decode_typed(rt, obj)
         self._check_namespace(rt, ns, obj)
         meta = _meta(obj)
         name = meta.get("name") or ""
@@ -592,6 +616,7 @@ class Backend:
                     )
                 ],
             )
+        self.decode_typed(rt, body)
         frozen = json.dumps(body)
         for _ in range(_WRITE_RETRIES):
             cur = self._current(rt, ns, name)
@@ -841,6 +866,7 @@ class Backend:
             else:
                 if not isinstance(patched, dict):
                     raise bad_request("the patched object is not a JSON object")
+                self.decode_typed(rt, patched, patched=True)
                 new = self.prepare_update(
                     rt, old, patched, ctx, sub=sub, record=patch_type != "apply"
                 )

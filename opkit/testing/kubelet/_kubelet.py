@@ -249,6 +249,8 @@ class Kubelet:
     Call :meth:`setup` with the :class:`~opkit.manager.Manager` whose cache it should share
     before the manager starts, then :meth:`start`; :meth:`stop` ends every pod's processes.
     Without a :class:`PodNetwork` (no root) pods are refused with ``config.refuse``.
+    Back-off and retry schedules and timestamps follow ``clock``; grace periods and probe
+    periods are real seconds, since they wait on real processes.
     """
 
     def __init__(
@@ -466,7 +468,7 @@ class Kubelet:
     # -- the pod's sandbox ------------------------------------------------------------------------
 
     def _sync(self, rt: _PodRuntime) -> Result | None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         wake: list[float] = []
         pod = rt.pod
         if not rt.start_time:
@@ -606,7 +608,7 @@ class Kubelet:
     # -- containers -------------------------------------------------------------------------------
 
     def _maybe_start(self, rt: _PodRuntime, c: _Container, policy: str, wake: list[float]) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if c.last_term is None and c.attempts and c.waiting is not None:
             # An image or configuration error: retried on its own schedule (and on events).
             if now < c.retry_at:
@@ -681,7 +683,7 @@ class Kubelet:
             if reason == "ImagePullBackOff":
                 msg = f"Back-off pulling image {image!r}: {e}"
             c.waiting = (reason, msg)
-            c.retry_at = time.monotonic() + self.config.retry_interval
+            c.retry_at = self.clock.monotonic() + self.config.retry_interval
             wake.append(c.retry_at)
             self._event(rt, "Warning", "Failed", msg)
             return
@@ -691,7 +693,7 @@ class Kubelet:
         except ConfigError as e:
             c.failures += 1
             c.waiting = ("CreateContainerConfigError", str(e))
-            c.retry_at = time.monotonic() + self.config.retry_interval
+            c.retry_at = self.clock.monotonic() + self.config.retry_interval
             wake.append(c.retry_at)
             self._event(rt, "Warning", "Failed", f"Error: {e}")
             return
@@ -729,20 +731,20 @@ class Kubelet:
                 "finishedAt": started_at,
                 "containerID": c.container_id,
             }
-            c.finished_mono = time.monotonic()
+            c.finished_mono = self.clock.monotonic()
             if restart:
                 c.restart_count += 1
             c.waiting = None
             self._event(rt, "Warning", "Failed", f"Error: {message}")
             # The restart decision (and back-off) happens on the next pass.
-            wake.append(time.monotonic())
+            wake.append(self.clock.monotonic())
             return
         if restart:
             c.restart_count += 1
         c.proc = proc
         c.waiting = None
         c.started_at = started_at
-        c.started_mono = time.monotonic()
+        c.started_mono = self.clock.monotonic()
         c.kill_reason = ""
         c.ready = False
         c.started = "startupProbe" not in c.spec or not c.spec.get("startupProbe")
@@ -885,7 +887,7 @@ class Kubelet:
                 if proc.term_signal:
                     term["signal"] = int(proc.term_signal)
                 c.last_term = term
-                c.finished_mono = time.monotonic()
+                c.finished_mono = self.clock.monotonic()
                 self.finished.append(
                     {
                         "namespace": rt.namespace,
