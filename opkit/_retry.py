@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import structlog
 import tenacity
 
 from opkit import errors
 from opkit.clock import Clock
+from opkit.log import get_logger
 
 __all__ = ["NO_RETRY", "RetryPolicy", "call_with_retries", "is_retryable"]
 
-_log = structlog.get_logger("opkit.client")
+_log = get_logger(component="opkit.client")
 
 T = TypeVar("T")
 

@@ -16,7 +16,14 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from opkit._fifo import DeltaFIFO, DeltaType, FIFOClosedError, PoppedItem
+from opkit._fifo import (
+    Delta,
+    DeltaFIFO,
+    DeltaType,
+    FIFOClosedError,
+    InitialList,
+    PoppedItem,
+)
 from opkit._reflector import (
     ListerWatcher,
     Reflector,
@@ -60,7 +67,9 @@ _DELETED = DeltaType.DELETED
 _ADD = 0
 _UPDATE = 1
 _DELETE = 2
-# (kind, a, b): add -> (obj, is_in_initial_list); update -> (old, new); delete -> (obj, None)
+_ADD_INITIAL = 3
+# (kind, a, b): add -> (obj, is_in_initial_list); update -> (old, new); delete -> (obj, None);
+# add_initial -> (list of objects, None): an initial-list add for each, in one buffer entry.
 _Note = tuple[int, Any, Any]
 
 
@@ -105,7 +114,9 @@ class _Listener:
         self.resync_period = resync_period
         self.next_resync = clock.monotonic() + resync_period
         self.name = name
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._idle = False  # the thread waits for notifications: only then is a notify needed
         self._buffer: deque[_Note] = deque()
         # pending initial-list notifications = added - delivered; ``_initial_delivered`` has a
         # single writer (this listener's thread), so delivery takes no lock per notification.
@@ -117,15 +128,21 @@ class _Listener:
     def add(self, notes: list[_Note], initial: int) -> None:
         if not notes:
             return
-        with self._cond:
+        with self._lock:
             if self._stopped:
                 return
             self._buffer.extend(notes)
             self._initial_added += initial
-            self._cond.notify()
+            if self._idle:
+                self._cond.notify()
+
+    def add_initial(self, objs: list[Obj]) -> None:
+        """An initial-list add for each object, as one buffer entry."""
+        if objs:
+            self.add([(_ADD_INITIAL, objs, None)], len(objs))
 
     def pending_initial(self) -> int:
-        with self._cond:
+        with self._lock:
             return self._initial_added - self._initial_delivered
 
     def start(self) -> None:
@@ -133,7 +150,7 @@ class _Listener:
         self.thread.start()
 
     def stop(self) -> None:
-        with self._cond:
+        with self._lock:
             self._stopped = True
             self._buffer.clear()
             self._cond.notify_all()
@@ -143,9 +160,11 @@ class _Listener:
         on_add, on_update, on_delete = self.on_add, self.on_update, self.on_delete
         add_flag = self.add_takes_flag
         while True:
-            with cond:
+            with self._lock:
                 while not self._buffer and not self._stopped:
+                    self._idle = True
                     cond.wait()
+                    self._idle = False
                 if self._stopped:
                     return
                 batch = self._buffer
@@ -153,6 +172,10 @@ class _Listener:
             for kind, a, b in batch:
                 if self._stopped:
                     return
+                if kind == _ADD_INITIAL:
+                    if not self._deliver_initial(a):
+                        return
+                    continue
                 try:
                     if kind == _ADD:
                         if on_add is not None:
@@ -169,6 +192,26 @@ class _Listener:
                     log.exception("%s: event handler raised; notification skipped", self.name)
                 if kind == _ADD and b:
                     self._initial_delivered += 1
+
+    def _deliver_initial(self, objs: list[Obj]) -> bool:
+        """``on_add(obj, True)`` for each; False if the listener stopped meanwhile."""
+        on_add = self.on_add
+        if on_add is None:
+            self._initial_delivered += len(objs)
+            return True
+        add_flag = self.add_takes_flag
+        for obj in objs:
+            if self._stopped:
+                return False
+            try:
+                if add_flag:
+                    on_add(obj, True)
+                else:
+                    on_add(obj)
+            except Exception:
+                log.exception("%s: event handler raised; notification skipped", self.name)
+            self._initial_delivered += 1
+        return True
 
 
 class EventHandlerRegistration:
@@ -190,11 +233,6 @@ class EventHandlerRegistration:
 
 class _Synced(Protocol):
     def has_synced(self) -> bool: ...
-
-
-def _resource_version(obj: Obj) -> Any:
-    meta = obj.get("metadata")
-    return meta.get("resourceVersion") if isinstance(meta, dict) else None
 
 
 class SharedInformer:
@@ -238,7 +276,11 @@ class SharedInformer:
         self._default_resync = max(float(resync_period), 0.0)
         self._resync_check_period = self._default_resync
         self._indexer = Store(indexers)
-        self._fifo = DeltaFIFO(known_objects=self._indexer, transform=transform)
+        self._fifo = DeltaFIFO(
+            known_objects=self._indexer,
+            transform=transform,
+            initial_list=self._process_initial_list,
+        )
         self.reflector = Reflector(
             lister_watcher,
             self._fifo,
@@ -320,8 +362,7 @@ class SharedInformer:
                     if self._stopped:  # stop() won the race; it would not join this thread
                         raise RuntimeError(f"informer {self.name} has stopped; handler not added")
                     self._listeners[listener] = False
-                items = self._indexer.list()
-                listener.add([(_ADD, obj, True) for obj in items], len(items))
+                listener.add_initial(self._indexer.list())
                 listener.start()
         return EventHandlerRegistration(self, listener)
 
@@ -444,10 +485,9 @@ class SharedInformer:
                 put = indexer._put_locked
                 remove = indexer._remove_locked
                 for key, deltas, in_initial in batch:
-                    for delta in deltas:
-                        obj = delta.object
+                    for dtype, obj in deltas:
                         try:
-                            if delta.type is _DELETED:
+                            if dtype is _DELETED:
                                 remove(key)
                                 full.append((_DELETE, obj, None))
                                 continue
@@ -462,7 +502,18 @@ class SharedInformer:
                             if in_initial:
                                 initial += 1
                         else:
-                            if _resource_version(old) == _resource_version(obj):
+                            # Same resourceVersion: a resync, not a change.
+                            old_meta = old.get("metadata")
+                            new_meta = obj.get("metadata")
+                            if (
+                                old_meta.get("resourceVersion")
+                                if isinstance(old_meta, dict)
+                                else None
+                            ) == (
+                                new_meta.get("resourceVersion")
+                                if isinstance(new_meta, dict)
+                                else None
+                            ):
                                 sync_only.append(len(full))
                             full.append((_UPDATE, old, obj))
             if sync_only:
@@ -474,6 +525,33 @@ class SharedInformer:
                 targets = list(self._listeners.items())
             for listener, syncing in targets:
                 listener.add(full if syncing else regular, initial)
+
+    def _process_initial_list(self, first: InitialList) -> None:
+        """The first list, whole (the FIFO calls this instead of queueing it, under its lock):
+        fill the empty cache in one pass and hand each handler one batch of adds."""
+        if self._stop_signal.is_set():
+            return
+        indexer = self._indexer
+        if len(indexer):  # written to directly meanwhile: take the general path
+            replaced = DeltaType.REPLACED
+            self._process_batch(
+                [
+                    PoppedItem(key, [Delta(replaced, obj)], True)
+                    for key, obj in first.objects.items()
+                ]
+            )
+            return
+
+        def failed(key: str, err: Exception) -> None:
+            log.error("%s: cannot apply %s to the cache", self.name, key, exc_info=err)
+
+        with self._block_deltas:
+            with indexer._lock:
+                added = indexer._add_all_locked(first.objects, failed, first.namespaces)
+            with self._lock:
+                targets = list(self._listeners)
+            for listener in targets:
+                listener.add_initial(added)
 
     def _resync_loop(self) -> None:
         period = self._resync_check_period

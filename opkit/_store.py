@@ -72,9 +72,20 @@ def meta_namespace_key(obj: Any) -> str:
 
 def deletion_handling_key(obj: Any) -> str:
     """Like :func:`meta_namespace_key` but returns the stored key of a tombstone."""
-    if isinstance(obj, DeletedFinalStateUnknown):
-        return obj.key
-    return meta_namespace_key(obj)
+    # Runs for every event: the common case (a dict with a string name) in one frame.
+    try:
+        meta = obj["metadata"]
+        name = meta["name"]
+    except (KeyError, TypeError):
+        if isinstance(obj, DeletedFinalStateUnknown):
+            return obj.key
+        raise ValueError(f"object has no metadata.name: {_describe(obj)}") from None
+    if name.__class__ is not str or not name:
+        return meta_namespace_key(obj)  # a str subclass, or the error
+    namespace = meta.get("namespace")
+    if namespace:
+        return f"{namespace}/{name}"
+    return name
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -136,9 +147,14 @@ class Store:
         self._indices: dict[str, _Index] = {}
         self._key_func = key_func
         self._transform = transform
+        # How writes maintain the indexes: the built-in namespace index inline (it is on every
+        # informer's hot path), any other index through its function.
+        self._ns_index: _Index | None = None
+        self._other_indexes: list[tuple[IndexFunc, _Index]] = []
         if namespace_index:
             self._indexers[NAMESPACE_INDEX] = meta_namespace_index_func
             self._indices[NAMESPACE_INDEX] = {}
+        self._plan_indexes_locked()
         if indexers:
             self.add_indexers(indexers)
 
@@ -180,6 +196,7 @@ class Store:
             self._items = new
             for name in self._indices:
                 self._indices[name] = {}
+            self._plan_indexes_locked()
             for key, obj in new.items():
                 self._index_locked(None, obj, key)
 
@@ -189,41 +206,105 @@ class Store:
     # With the lock held (the informer batches deltas under it): put/remove by a known key,
     # returning the old object.
     def _put_locked(self, key: str, obj: Obj) -> Obj | None:
-        old = self._items.get(key)
-        self._items[key] = obj
-        if self._indexers:
-            self._index_locked(old, obj, key)
+        items = self._items
+        old = items.get(key)
+        items[key] = obj
+        ns_index = self._ns_index
+        if ns_index is not None:
+            # meta_namespace_index_func, inline
+            meta = obj.get("metadata")
+            ns = (meta.get("namespace") or "") if isinstance(meta, dict) else ""
+            if old is None:
+                keys = ns_index.get(ns)
+                if keys is None:
+                    ns_index[ns] = {key}
+                else:
+                    keys.add(key)
+            else:
+                meta = old.get("metadata")
+                old_ns = (meta.get("namespace") or "") if isinstance(meta, dict) else ""
+                if old_ns != ns:
+                    _unindex(ns_index, old_ns, key)
+                    keys = ns_index.get(ns)
+                    if keys is None:
+                        ns_index[ns] = {key}
+                    else:
+                        keys.add(key)
+        for func, index in self._other_indexes:
+            _reindex(func, index, old, obj, key)
         return old
 
     def _remove_locked(self, key: str) -> Obj | None:
         old = self._items.pop(key, None)
-        if old is not None and self._indexers:
-            self._index_locked(old, None, key)
+        if old is not None:
+            ns_index = self._ns_index
+            if ns_index is not None:
+                meta = old.get("metadata")
+                _unindex(
+                    ns_index, (meta.get("namespace") or "") if isinstance(meta, dict) else "", key
+                )
+            for func, index in self._other_indexes:
+                _reindex(func, index, old, None, key)
         return old
+
+    def _add_all_locked(
+        self,
+        objs: Mapping[str, Obj],
+        on_error: Callable[[str, Exception], None],
+        namespaces: Mapping[str, list[str]] | None = None,
+    ) -> list[Obj]:
+        """Insert objects under keys the store does not hold yet, indexing them as they go.
+
+        One pass instead of a :meth:`_put_locked` per object (the informer fills its cache from
+        the first list this way). ``namespaces``, if given, are the keys by the namespace index
+        value of their objects. Returns the objects in order, except those whose indexing
+        raised: ``on_error`` gets those (they stay stored, as with :meth:`_put_locked`).
+        """
+        items = self._items
+        ns_index = self._ns_index
+        if self._other_indexes or items:
+            added: list[Obj] = []
+            for key, obj in objs.items():
+                try:
+                    self._put_locked(key, obj)
+                except Exception as err:
+                    on_error(key, err)
+                    continue
+                added.append(obj)
+            return added
+        items.update(objs)
+        if ns_index is not None:
+            if namespaces is not None:
+                for ns, keys in namespaces.items():
+                    ns_keys = ns_index.get(ns)
+                    if ns_keys is None:
+                        ns_index[ns] = set(keys)
+                    else:
+                        ns_keys.update(keys)
+            else:
+                for key, obj in objs.items():
+                    meta = obj.get("metadata")
+                    ns = (meta.get("namespace") or "") if isinstance(meta, dict) else ""
+                    ns_keys = ns_index.get(ns)
+                    if ns_keys is None:
+                        ns_index[ns] = {key}
+                    else:
+                        ns_keys.add(key)
+        return list(objs.values())
+
+    def _plan_indexes_locked(self) -> None:
+        self._ns_index = None
+        self._other_indexes = []
+        for position, (name, func) in enumerate(self._indexers.items()):
+            # Only when first: indexes are still updated in the order they were installed.
+            if position == 0 and name == NAMESPACE_INDEX and func is meta_namespace_index_func:
+                self._ns_index = self._indices[name]
+            else:
+                self._other_indexes.append((func, self._indices[name]))
 
     def _index_locked(self, old: Obj | None, new: Obj | None, key: str) -> None:
         for name, func in self._indexers.items():
-            old_values = func(old) if old is not None else []
-            new_values = func(new) if new is not None else []
-            if old_values == new_values:
-                continue
-            index = self._indices[name]
-            for value in old_values:
-                if value in new_values:
-                    continue
-                keys = index.get(value)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del index[value]
-            for value in new_values:
-                if value in old_values:
-                    continue
-                keys = index.get(value)
-                if keys is None:
-                    index[value] = {key}
-                else:
-                    keys.add(key)
+            _reindex(func, self._indices[name], old, new, key)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -273,6 +354,7 @@ class Store:
                             keys.add(key)
                 self._indexers[name] = func
                 self._indices[name] = index
+            self._plan_indexes_locked()
 
     def get_indexers(self) -> dict[str, IndexFunc]:
         with self._lock:
@@ -321,3 +403,29 @@ class Store:
 
 Indexer = Store
 """client-go's name for a store with indexes; the same class here."""
+
+
+def _reindex(func: IndexFunc, index: _Index, old: Obj | None, new: Obj | None, key: str) -> None:
+    old_values = func(old) if old is not None else []
+    new_values = func(new) if new is not None else []
+    if old_values == new_values:
+        return
+    for value in old_values:
+        if value not in new_values:
+            _unindex(index, value, key)
+    for value in new_values:
+        if value in old_values:
+            continue
+        keys = index.get(value)
+        if keys is None:
+            index[value] = {key}
+        else:
+            keys.add(key)
+
+
+def _unindex(index: _Index, value: str, key: str) -> None:
+    keys = index.get(value)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del index[value]

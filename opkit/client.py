@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
-import structlog
 import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
@@ -30,8 +29,10 @@ from opkit._closing import Closing
 from opkit._retry import NO_RETRY, RetryPolicy, call_with_retries
 from opkit.clock import REAL_CLOCK, Clock
 from opkit.discovery import APIResource, RESTMapper
+from opkit.log import get_logger
 
 __all__ = [
+    "DEFAULT_POOL_MAXSIZE",
     "DEFAULT_RETRY",
     "NO_RETRY",
     "Client",
@@ -41,7 +42,7 @@ __all__ = [
     "WatchStream",
 ]
 
-_log = structlog.get_logger("opkit.client")
+_log = get_logger(component="opkit.client")
 
 Obj = dict[str, Any]
 RequestTimeout = float | tuple[float, float]
@@ -51,6 +52,8 @@ Query = Mapping[str, Any] | Sequence[tuple[str, Any]]
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 DEFAULT_WATCH_READ_TIMEOUT = 75.0
+# Connections kept per host: room for a watch per informer plus the ordinary requests.
+DEFAULT_POOL_MAXSIZE = 64
 
 PATCH_CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -146,9 +149,30 @@ class Client(Closing):
     # -- construction -----------------------------------------------------------------------
 
     @classmethod
-    def from_configuration(cls, configuration: k8s_client.Configuration, **kwargs: Any) -> Client:
-        """Wrap a ``Configuration``. urllib3's own retries are turned off: opkit decides."""
+    def from_configuration(
+        cls,
+        configuration: k8s_client.Configuration,
+        *,
+        pool_maxsize: int | None = None,
+        **kwargs: Any,
+    ) -> Client:
+        """Wrap a ``Configuration``. urllib3's own retries are turned off: opkit decides.
+
+        Every informer's watch holds one pooled connection for as long as it runs, so the
+        official default pool (5 per CPU) fills up in an operator with a dozen informers and
+        every other request then opens (and drops) a fresh connection. The pool therefore
+        keeps at least :data:`DEFAULT_POOL_MAXSIZE` connections; ``pool_maxsize`` sets the
+        size exactly.
+        """
         configuration.retries = False
+        if pool_maxsize is not None:
+            if pool_maxsize < 1:
+                raise ValueError(f"pool_maxsize must be at least 1, not {pool_maxsize}")
+            configuration.connection_pool_maxsize = pool_maxsize
+        else:
+            configuration.connection_pool_maxsize = max(
+                int(configuration.connection_pool_maxsize or 0), DEFAULT_POOL_MAXSIZE
+            )
         return cls(k8s_client.ApiClient(configuration), **kwargs)
 
     @classmethod

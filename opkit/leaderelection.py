@@ -36,12 +36,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import structlog
-
 from opkit import errors
 from opkit._retry import NO_RETRY
 from opkit.client import Client, Obj
 from opkit.clock import REAL_CLOCK, Clock
+from opkit.log import get_logger
 
 __all__ = [
     "JITTER_FACTOR",
@@ -54,7 +53,7 @@ __all__ = [
     "parse_micro_time",
 ]
 
-_log = structlog.get_logger("opkit.leaderelection")
+_log = get_logger(component="opkit.leaderelection")
 
 JITTER_FACTOR = 1.2
 """client-go's ``JitterFactor``: acquire attempts come every ``retry_period * [1, 2.2)``."""
@@ -75,13 +74,13 @@ def format_micro_time(dt: datetime) -> str:
 
 _TIME_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
 )
 
 
 def parse_micro_time(text: str) -> datetime:
     """Parse an RFC 3339 timestamp (any fraction precision, ``Z`` or an offset) to UTC."""
-    m = _TIME_RE.match(text.strip())
+    m = _TIME_RE.match(text)
     if m is None:
         raise ValueError(f"not an RFC 3339 time: {text!r}")
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))

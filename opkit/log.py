@@ -192,9 +192,109 @@ def reset() -> None:
     structlog.contextvars.clear_contextvars()
 
 
+class _StderrLogger(_LineLogger):
+    """A :class:`_LineLogger` on whatever ``sys.stderr`` is at write time (test capture)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def msg(self, message: str) -> None:
+        self._file = sys.stderr
+        super().msg(message)
+
+    log = debug = info = warn = warning = msg
+    err = error = critical = exception = fatal = failure = msg
+
+
+def _fallback_logger(initial: dict[str, Any], via_stdlib: bool) -> Any:
+    """What opkit logs through while nobody configured structlog.
+
+    structlog's own default prints every level, debug included, to stdout: one line per
+    reconcile in any program or test that never called :func:`configure`. Instead, when the
+    application set up the standard ``logging`` module (root handlers exist, as under
+    pytest), lines go through it, named after their component, so its levels and handlers
+    apply; otherwise INFO and above go to standard error.
+    """
+    base: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.StackInfoRenderer(),
+    ]
+    if via_stdlib:
+        name = str(initial.get("component") or "opkit")
+        return structlog.wrap_logger(
+            logging.getLogger(name),
+            processors=[
+                structlog.stdlib.filter_by_level,
+                *base,
+                structlog.dev.ConsoleRenderer(colors=False),
+            ],
+            wrapper_class=structlog.stdlib.BoundLogger,
+            context_class=dict,
+            cache_logger_on_first_use=False,
+        ).bind(**initial)
+    return structlog.wrap_logger(
+        _StderrLogger(),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *base,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        context_class=dict,
+        cache_logger_on_first_use=False,
+    ).bind(**initial)
+
+
+class _Logger:
+    """The logger :func:`get_logger` hands out: structlog's configuration once there is one
+    (from :func:`configure` or the application), a quiet default until then."""
+
+    __slots__ = ("_fallback", "_initial", "_proxy")
+
+    def __init__(self, initial: dict[str, Any]) -> None:
+        self._initial = initial
+        self._proxy: Any = None
+        self._fallback: dict[bool, Any] = {}
+
+    def _target(self) -> Any:
+        if structlog.is_configured():
+            if self._proxy is None:
+                self._proxy = structlog.get_logger(**self._initial)
+            return self._proxy
+        via_stdlib = bool(logging.getLogger().handlers)
+        target = self._fallback.get(via_stdlib)
+        if target is None:
+            target = self._fallback[via_stdlib] = _fallback_logger(self._initial, via_stdlib)
+        return target
+
+    def bind(self, **kv: Any) -> _Logger:
+        return _Logger({**self._initial, **kv})
+
+    def new(self, **kv: Any) -> _Logger:
+        return _Logger(dict(kv))
+
+    def unbind(self, *keys: str) -> _Logger:
+        for key in keys:
+            if key not in self._initial:
+                raise KeyError(key)
+        return self.try_unbind(*keys)
+
+    def try_unbind(self, *keys: str) -> _Logger:
+        return _Logger({k: v for k, v in self._initial.items() if k not in keys})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target(), name)
+
+
 def get_logger(**initial: Any) -> FilteringBoundLogger:
-    """A logger with ``initial`` key-values bound; follows later :func:`configure` calls."""
-    return cast(FilteringBoundLogger, structlog.get_logger(**initial))
+    """A logger with ``initial`` key-values bound; follows later :func:`configure` calls.
+
+    Until structlog is configured (by :func:`configure` or by the application itself), it
+    logs INFO and above to standard error, or through the standard ``logging`` module when
+    that has handlers; debug lines never land on stdout.
+    """
+    return cast(FilteringBoundLogger, _Logger(dict(initial)))
 
 
 def bind_context(**kv: Any) -> None:

@@ -9,6 +9,12 @@ leader-election metrics, so existing dashboards and alerts work unchanged.
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,7 +24,16 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client import metrics as _prometheus_metrics
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 __all__ = [
     "CONTROLLER_ACTIVE_WORKERS",
@@ -54,52 +69,200 @@ PlatformCollector(registry=REGISTRY)
 GCCollector(registry=REGISTRY)
 
 # -- work queues (client-go util/workqueue, component-base names) ------------------------------
+# Named queues record into plain counters (see _WorkqueueCounts) that one collector turns into
+# these families at scrape time; the WORKQUEUE_* constants are the family names.
 
 WORKQUEUE_DURATION_BUCKETS: tuple[float, ...] = tuple(10.0**e for e in range(-8, 4))
 """1e-8 s .. 1e3 s, ten-fold steps (``ExponentialBuckets(10e-9, 10, 12)``)."""
 
-WORKQUEUE_DEPTH = Gauge(
-    "workqueue_depth", "Current depth of the work queue.", ["name"], registry=REGISTRY
-)
-WORKQUEUE_ADDS_TOTAL = Counter(
-    "workqueue_adds_total",
-    "Total number of adds handled by the work queue.",
-    ["name"],
-    registry=REGISTRY,
-)
-WORKQUEUE_QUEUE_DURATION_SECONDS = Histogram(
-    "workqueue_queue_duration_seconds",
-    "Seconds an item waits in the work queue before a worker takes it.",
-    ["name"],
-    buckets=WORKQUEUE_DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-WORKQUEUE_WORK_DURATION_SECONDS = Histogram(
-    "workqueue_work_duration_seconds",
-    "Seconds a worker spends on an item, from get to done.",
-    ["name"],
-    buckets=WORKQUEUE_DURATION_BUCKETS,
-    registry=REGISTRY,
-)
-WORKQUEUE_UNFINISHED_WORK_SECONDS = Gauge(
-    "workqueue_unfinished_work_seconds",
-    "Seconds of in-progress work not yet observed by work_duration; a steady climb means stuck "
-    "workers (its rate of increase is the number of stuck workers).",
-    ["name"],
-    registry=REGISTRY,
-)
-WORKQUEUE_LONGEST_RUNNING_PROCESSOR_SECONDS = Gauge(
-    "workqueue_longest_running_processor_seconds",
-    "Seconds the longest-running in-progress item has been processed.",
-    ["name"],
-    registry=REGISTRY,
-)
-WORKQUEUE_RETRIES_TOTAL = Counter(
-    "workqueue_retries_total",
-    "Total number of retries (delayed adds) handled by the work queue.",
-    ["name"],
-    registry=REGISTRY,
-)
+WORKQUEUE_DEPTH = "workqueue_depth"
+WORKQUEUE_ADDS_TOTAL = "workqueue_adds_total"
+WORKQUEUE_QUEUE_DURATION_SECONDS = "workqueue_queue_duration_seconds"
+WORKQUEUE_WORK_DURATION_SECONDS = "workqueue_work_duration_seconds"
+WORKQUEUE_UNFINISHED_WORK_SECONDS = "workqueue_unfinished_work_seconds"
+WORKQUEUE_LONGEST_RUNNING_PROCESSOR_SECONDS = "workqueue_longest_running_processor_seconds"
+WORKQUEUE_RETRIES_TOTAL = "workqueue_retries_total"
+
+_WORKQUEUE_HELP = {
+    WORKQUEUE_DEPTH: "Current depth of the work queue.",
+    WORKQUEUE_ADDS_TOTAL: "Total number of adds handled by the work queue.",
+    WORKQUEUE_QUEUE_DURATION_SECONDS: (
+        "Seconds an item waits in the work queue before a worker takes it."
+    ),
+    WORKQUEUE_WORK_DURATION_SECONDS: "Seconds a worker spends on an item, from get to done.",
+    WORKQUEUE_UNFINISHED_WORK_SECONDS: (
+        "Seconds of in-progress work not yet observed by work_duration; a steady climb means "
+        "stuck workers (its rate of increase is the number of stuck workers)."
+    ),
+    WORKQUEUE_LONGEST_RUNNING_PROCESSOR_SECONDS: (
+        "Seconds the longest-running in-progress item has been processed."
+    ),
+    WORKQUEUE_RETRIES_TOTAL: "Total number of retries (delayed adds) handled by the work queue.",
+}
+
+_WORKQUEUE_BUCKET_COUNT = len(WORKQUEUE_DURATION_BUCKETS) + 1
+"""Histogram slots of :class:`_WorkqueueCounts` (the buckets plus +Inf)."""
+
+
+class _WorkqueueCounts:
+    """The ``workqueue_*`` figures of one named queue, as plain numbers.
+
+    The queue updates them under its own lock; a prometheus_client child would take a lock of
+    its own on every update, which used to cost more than the queue operation itself. They are
+    turned into series only when the registry is collected. Histogram slots are per bucket (not
+    cumulative); the last one is +Inf.
+    """
+
+    __slots__ = ("adds", "depth", "queue_buckets", "queue_sum", "retries", "work_buckets", "work_sum")
+
+    def __init__(self) -> None:
+        self.adds = 0
+        self.depth = 0
+        self.retries = 0
+        self.queue_buckets = [0] * _WORKQUEUE_BUCKET_COUNT
+        self.queue_sum = 0.0
+        self.work_buckets = [0] * _WORKQUEUE_BUCKET_COUNT
+        self.work_sum = 0.0
+
+    def _fold(self, other: _WorkqueueCounts) -> None:
+        self.adds += other.adds
+        self.depth += other.depth
+        self.retries += other.retries
+        self.queue_sum += other.queue_sum
+        self.work_sum += other.work_sum
+        for i in range(_WORKQUEUE_BUCKET_COUNT):
+            self.queue_buckets[i] += other.queue_buckets[i]
+            self.work_buckets[i] += other.work_buckets[i]
+
+
+class _WorkqueueSeries:
+    """Everything reported under one queue name (several queues may share a name)."""
+
+    def __init__(self) -> None:
+        self.created = time.time()
+        self.retired = _WorkqueueCounts()
+        """What queues of this name that no longer exist counted (counters never go back)."""
+        self.live: list[_WorkqueueCounts] = []
+        self.unfinished = 0.0
+        self.longest = 0.0
+
+
+_workqueue_lock = threading.Lock()
+_workqueue_series: dict[str, _WorkqueueSeries] = {}
+# Counts of collected queues, waiting to be folded into their series' totals. A finalizer may
+# run in any thread, even one holding ``_workqueue_lock``, so it only appends here (no lock).
+_workqueue_retiring: deque[tuple[_WorkqueueSeries, _WorkqueueCounts]] = deque()
+
+
+def _fold_retiring_locked() -> None:
+    while _workqueue_retiring:
+        series, counts = _workqueue_retiring.popleft()
+        series.live.remove(counts)
+        series.retired._fold(counts)
+
+
+def _track_workqueue(name: str, queue: object, counts: _WorkqueueCounts) -> None:
+    """Report ``counts`` under ``name`` from now on (every series starts at zero).
+
+    When ``queue`` is garbage collected its counts stay in the name's totals, as they would in
+    a shared prometheus_client child.
+    """
+    with _workqueue_lock:
+        _fold_retiring_locked()
+        series = _workqueue_series.get(name)
+        if series is None:
+            series = _workqueue_series[name] = _WorkqueueSeries()
+        series.live.append(counts)
+    weakref.finalize(queue, _workqueue_retiring.append, (series, counts)).atexit = False
+
+
+def _set_workqueue_unfinished_work(name: str, unfinished: float, longest: float) -> None:
+    """Set the two unfinished-work gauges of ``name`` (the last queue to report wins)."""
+    series = _workqueue_series.get(name)
+    if series is not None:
+        series.unfinished = unfinished
+        series.longest = longest
+
+
+class _WorkqueueCollector:
+    """Builds the ``workqueue_*`` families (client-go names, ``name`` label) at scrape time."""
+
+    def describe(self) -> list[Metric]:
+        return self._families([])
+
+    def collect(self) -> list[Metric]:
+        rows: list[tuple[str, _WorkqueueSeries, _WorkqueueCounts]] = []
+        with _workqueue_lock:
+            _fold_retiring_locked()
+            for name, series in _workqueue_series.items():
+                total = _WorkqueueCounts()
+                total._fold(series.retired)
+                for counts in series.live:
+                    total._fold(counts)
+                rows.append((name, series, total))
+        return self._families(rows)
+
+    @staticmethod
+    def _families(rows: list[tuple[str, _WorkqueueSeries, _WorkqueueCounts]]) -> list[Metric]:
+        created = getattr(_prometheus_metrics, "_use_created", True)
+        h = _WORKQUEUE_HELP
+        depth = GaugeMetricFamily(WORKQUEUE_DEPTH, h[WORKQUEUE_DEPTH], labels=["name"])
+        adds = CounterMetricFamily(WORKQUEUE_ADDS_TOTAL, h[WORKQUEUE_ADDS_TOTAL], labels=["name"])
+        queue_duration = HistogramMetricFamily(
+            WORKQUEUE_QUEUE_DURATION_SECONDS,
+            h[WORKQUEUE_QUEUE_DURATION_SECONDS],
+            labels=["name"],
+        )
+        work_duration = HistogramMetricFamily(
+            WORKQUEUE_WORK_DURATION_SECONDS, h[WORKQUEUE_WORK_DURATION_SECONDS], labels=["name"]
+        )
+        unfinished = GaugeMetricFamily(
+            WORKQUEUE_UNFINISHED_WORK_SECONDS,
+            h[WORKQUEUE_UNFINISHED_WORK_SECONDS],
+            labels=["name"],
+        )
+        longest = GaugeMetricFamily(
+            WORKQUEUE_LONGEST_RUNNING_PROCESSOR_SECONDS,
+            h[WORKQUEUE_LONGEST_RUNNING_PROCESSOR_SECONDS],
+            labels=["name"],
+        )
+        retries = CounterMetricFamily(
+            WORKQUEUE_RETRIES_TOTAL, h[WORKQUEUE_RETRIES_TOTAL], labels=["name"]
+        )
+        for name, series, total in rows:
+            stamp = series.created if created else None
+            depth.add_metric([name], float(total.depth))
+            adds.add_metric([name], float(total.adds), created=stamp)
+            _add_histogram(queue_duration, name, total.queue_buckets, total.queue_sum, stamp)
+            _add_histogram(work_duration, name, total.work_buckets, total.work_sum, stamp)
+            unfinished.add_metric([name], series.unfinished)
+            longest.add_metric([name], series.longest)
+            retries.add_metric([name], float(total.retries), created=stamp)
+        return [depth, adds, queue_duration, work_duration, unfinished, longest, retries]
+
+
+_float_to_go: Callable[[float], str] = floatToGoString  # how prometheus_client writes "le"
+_BUCKET_LABELS = (*(_float_to_go(b) for b in WORKQUEUE_DURATION_BUCKETS), "+Inf")
+
+
+def _add_histogram(
+    family: HistogramMetricFamily,
+    name: str,
+    slots: list[int],
+    total: float,
+    created: float | None,
+) -> None:
+    cumulative: list[tuple[str, float]] = []
+    count = 0
+    for label, n in zip(_BUCKET_LABELS, slots, strict=True):
+        count += n
+        cumulative.append((label, float(count)))
+    family.add_metric([name], cumulative, total)
+    if created is not None:
+        family.samples.append(Sample(family.name + "_created", {"name": name}, created, None))
+
+
+REGISTRY.register(_WorkqueueCollector())
 
 # -- controllers (controller-runtime pkg/internal/controller/metrics) ---------------------------
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 import weakref
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Hashable
 from typing import Any, Generic, Literal, TypeVar
@@ -37,7 +39,7 @@ from ._ratelimit import (
     default_controller_rate_limiter,
     default_item_based_rate_limiter,
 )
-from .clock import REAL_CLOCK, Clock
+from .clock import REAL_CLOCK, Clock, RealClock
 
 __all__ = [
     "BucketRateLimiter",
@@ -70,47 +72,54 @@ def update_unfinished_work() -> None:
         q.update_unfinished_work()
 
 
-class _QueueMetrics:
+class _QueueMetrics(_m._WorkqueueCounts):
     """client-go's defaultQueueMetrics for one named queue; called with the queue lock held."""
 
-    def __init__(self, name: str, clock: Clock) -> None:
-        self._clock = clock
-        self.depth = _m.WORKQUEUE_DEPTH.labels(name=name)
-        self.adds = _m.WORKQUEUE_ADDS_TOTAL.labels(name=name)
-        self.latency = _m.WORKQUEUE_QUEUE_DURATION_SECONDS.labels(name=name)
-        self.work_duration = _m.WORKQUEUE_WORK_DURATION_SECONDS.labels(name=name)
-        self.unfinished = _m.WORKQUEUE_UNFINISHED_WORK_SECONDS.labels(name=name)
-        self.longest = _m.WORKQUEUE_LONGEST_RUNNING_PROCESSOR_SECONDS.labels(name=name)
-        self.retries = _m.WORKQUEUE_RETRIES_TOTAL.labels(name=name)
+    __slots__ = ("_add_times", "_name", "_now", "_start_times")
+
+    def __init__(self, name: str, clock: Clock, queue: object) -> None:
+        super().__init__()
+        self._name = name
+        self._now = time.monotonic if type(clock) is RealClock else clock.monotonic
         self._add_times: dict[Hashable, float] = {}
         self._start_times: dict[Hashable, float] = {}
+        _m._track_workqueue(name, queue, self)
 
     def add(self, item: Hashable) -> None:
-        self.adds.inc()
-        self.depth.inc()
-        self._add_times.setdefault(item, self._clock.monotonic())
+        self.adds += 1
+        self.depth += 1
+        add_times = self._add_times
+        if item not in add_times:
+            add_times[item] = self._now()
 
     def get(self, item: Hashable) -> None:
-        now = self._clock.monotonic()
-        self.depth.dec()
+        now = self._now()
+        self.depth -= 1
         self._start_times[item] = now
         added = self._add_times.pop(item, None)
         if added is not None:
-            self.latency.observe(max(0.0, now - added))
+            waited = max(0.0, now - added)
+            self.queue_buckets[bisect_left(_BUCKETS, waited)] += 1
+            self.queue_sum += waited
 
     def done(self, item: Hashable) -> None:
         started = self._start_times.pop(item, None)
         if started is not None:
-            self.work_duration.observe(max(0.0, self._clock.monotonic() - started))
+            took = max(0.0, self._now() - started)
+            self.work_buckets[bisect_left(_BUCKETS, took)] += 1
+            self.work_sum += took
 
     def retry(self) -> None:
-        self.retries.inc()
+        self.retries += 1
 
     def update_unfinished_work(self) -> None:
-        now = self._clock.monotonic()
+        now = self._now()
         ages = [max(0.0, now - t) for t in self._start_times.values()]
-        self.unfinished.set(sum(ages))
-        self.longest.set(max(ages, default=0.0))
+        _m._set_workqueue_unfinished_work(self._name, sum(ages), max(ages, default=0.0))
+
+
+_BUCKETS = _m.WORKQUEUE_DURATION_BUCKETS
+"""Upper bounds; ``bisect_left`` gives the first bucket an observation fits (le semantics)."""
 
 
 class Queue(Generic[T]):
@@ -119,15 +128,19 @@ class Queue(Generic[T]):
     def __init__(self, *, name: str | None = None, clock: Clock | None = None) -> None:
         self.name = name
         self._clock = clock or REAL_CLOCK
-        lock = threading.Lock()
-        self._cond = threading.Condition(lock)  # workers waiting for an item
-        self._drained = threading.Condition(lock)  # shut_down_with_drain waiting for done()
+        # Public methods take the plain lock; the conditions share it. Waking costs a lot more
+        # than the queue operation itself, so notifications go out only to parked threads
+        # (``_getters`` counts workers blocked in get).
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # workers waiting for an item
+        self._drained = threading.Condition(self._lock)  # shut_down_with_drain waiting for done()
+        self._getters = 0
         self._queue: deque[T] = deque()
         self._dirty: set[T] = set()
         self._processing: set[T] = set()
         self._shutting_down = False
         self._drain = False
-        self._metrics = _QueueMetrics(name, self._clock) if name else None
+        self._metrics = _QueueMetrics(name, self._clock, self) if name else None
         if name:
             with _named_queues_lock:
                 _named_queues.add(self)
@@ -136,7 +149,7 @@ class Queue(Generic[T]):
 
     def add(self, item: T) -> None:
         """Mark ``item`` as needing processing (no-op if already waiting or shutting down)."""
-        with self._cond:
+        with self._lock:
             self._add_locked(item)
 
     def get(self) -> GetResult[T]:
@@ -144,41 +157,47 @@ class Queue(Generic[T]):
 
         The caller must call :meth:`done` with the item when it has finished with it.
         """
-        with self._cond:
+        with self._lock:
             while True:
                 self._promote_locked()
                 if self._queue:
                     break
                 if self._shutting_down:
                     return None, True
-                self._clock.wait_until(self._cond, self._next_ready_locked())
+                self._getters += 1
+                try:
+                    self._clock.wait_until(self._cond, self._next_ready_locked())
+                finally:
+                    self._getters -= 1
             item = self._queue.popleft()
             if self._metrics is not None:
                 self._metrics.get(item)
             self._processing.add(item)
             self._dirty.discard(item)
-            if self._queue or self._has_waiting_locked():
+            if self._getters and (self._queue or self._has_waiting_locked()):
                 # Other workers may be parked with a stale (later) deadline; let one re-check.
                 self._cond.notify()
             return item, False
 
     def done(self, item: T) -> None:
         """Finish processing ``item``; if it was re-added meanwhile it is queued again now."""
-        with self._cond:
-            if item not in self._processing:
+        with self._lock:
+            processing = self._processing
+            if item not in processing:
                 return
             if self._metrics is not None:
                 self._metrics.done(item)
-            self._processing.discard(item)
+            processing.discard(item)
             if item in self._dirty:
                 self._queue.append(item)
-                self._cond.notify()
-            if not self._processing:
+                if self._getters:
+                    self._cond.notify()
+            if self._drain and not processing:
                 self._drained.notify_all()
 
     def len(self) -> int:
         """Number of items waiting to be handed out (not counting those being processed)."""
-        with self._cond:
+        with self._lock:
             self._promote_locked()
             return len(self._queue)
 
@@ -190,7 +209,7 @@ class Queue(Generic[T]):
 
         Also makes a concurrent :meth:`shut_down_with_drain` return without waiting further.
         """
-        with self._cond:
+        with self._lock:
             self._shut_down_locked(drain=False)
             self._drained.notify_all()
 
@@ -200,7 +219,7 @@ class Queue(Generic[T]):
         ``timeout`` (seconds on the queue's clock, None = forever) bounds the wait. Returns True
         when nothing is being processed any more.
         """
-        with self._cond:
+        with self._lock:
             self._shut_down_locked(drain=True)
             deadline = None if timeout is None else self._clock.monotonic() + timeout
             while self._processing and self._drain:
@@ -209,12 +228,12 @@ class Queue(Generic[T]):
             return not self._processing
 
     def shutting_down(self) -> bool:
-        with self._cond:
+        with self._lock:
             return self._shutting_down
 
     def update_unfinished_work(self) -> None:
         """Refresh ``workqueue_unfinished_work_seconds`` and the longest-running gauge."""
-        with self._cond:
+        with self._lock:
             self._promote_locked()
             if self._metrics is not None:
                 self._metrics.update_unfinished_work()
@@ -230,7 +249,8 @@ class Queue(Generic[T]):
         if item in self._processing:
             return
         self._queue.append(item)
-        self._cond.notify()
+        if self._getters:
+            self._cond.notify()
 
     def _shut_down_locked(self, *, drain: bool) -> None:
         self._promote_locked()
@@ -271,7 +291,7 @@ class DelayingQueue(Queue[T]):
         If ``item`` is already waiting, the earlier ready time wins: a later call never pushes
         an item further out. Waiting items are dropped at shutdown.
         """
-        with self._cond:
+        with self._lock:
             if self._shutting_down:
                 return
             if self._metrics is not None:
@@ -286,7 +306,8 @@ class DelayingQueue(Queue[T]):
             seq = next(self._seq)
             self._waiting[item] = (ready_at, seq)
             heapq.heappush(self._heap, (ready_at, seq, item))
-            self._cond.notify()
+            if self._getters:
+                self._cond.notify()  # a parked worker may need an earlier deadline
 
     def _promote_locked(self) -> None:
         if not self._heap:
@@ -300,7 +321,7 @@ class DelayingQueue(Queue[T]):
             del self._waiting[item]
             self._add_locked(item)
             promoted += 1
-        if promoted:
+        if promoted and self._getters:
             self._cond.notify(promoted)
 
     def _next_ready_locked(self) -> float | None:

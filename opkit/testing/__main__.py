@@ -36,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def fail(command: str, what: str, exc: OSError) -> int:
+    """Report a start-up failure as one line on stderr; the exit status is 1."""
+    reason = exc.strerror or str(exc)
+    print(f"opkit {command}: {what}: {reason}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["cluster"]:
@@ -51,9 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     server = APIServer(args.host, args.port, bookmark_interval=args.bookmark_interval)
-    server.start()
     try:
-        server.write_kubeconfig(args.kubeconfig)
+        server.start()
+    except OSError as exc:
+        return fail("apiserver", f"cannot listen on {args.host}:{args.port}", exc)
+    try:
+        try:
+            server.write_kubeconfig(args.kubeconfig)
+        except OSError as exc:
+            return fail("apiserver", f"cannot write kubeconfig {args.kubeconfig}", exc)
         print(
             f"opkit apiserver serving at {server.url} (kubeconfig: {args.kubeconfig})", flush=True
         )

@@ -528,6 +528,8 @@ def main_cluster(argv: Sequence[str] | None = None) -> int:
     """``python -m opkit.testing cluster --kubeconfig PATH [--data-dir DIR]``: run in the
     foreground; the kubeconfig is written (atomically) once the cluster is ready; SIGINT or
     SIGTERM stops it and every process it started."""
+    from .__main__ import fail
+
     args = _parser().parse_args(list(argv) if argv is not None else None)
     _log.configure("console", level=args.log_level)  # logs on stderr; stdout has one line
     stop = threading.Event()
@@ -544,10 +546,16 @@ def main_cluster(argv: Sequence[str] | None = None) -> int:
         api_port=args.port,
     )
     try:
-        cluster.start()
+        try:
+            cluster.start()
+        except OSError as exc:
+            return fail("cluster", "cannot start", exc)
         if stop.is_set():
             return 0
-        cluster.write_kubeconfig(args.kubeconfig)
+        try:
+            cluster.write_kubeconfig(args.kubeconfig)
+        except OSError as exc:
+            return fail("cluster", f"cannot write kubeconfig {args.kubeconfig}", exc)
         print(f"opkit cluster serving at {cluster.url} (kubeconfig: {args.kubeconfig})", flush=True)
         if cluster.refused:
             print(f"opkit cluster: pods will not run: {cluster.refused}", file=sys.stderr)

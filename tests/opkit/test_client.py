@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -525,6 +526,40 @@ def test_watch_from_another_thread_can_be_closed(client: Client, apiserver: APIS
     t.join(10)
     assert done.is_set()
     _eventually(lambda: apiserver.watch_count == 0)
+
+
+def test_many_watches_do_not_overflow_the_connection_pool(
+    client: Client, apiserver: APIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator's informers each hold a pooled connection for their watch (BUGS.md C1)."""
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    cms = client.resource("v1", "ConfigMap")
+    rv = cms.list("default")["metadata"]["resourceVersion"]
+    watches = [cms.watch("default", resource_version=rv, read_timeout=30.0) for _ in range(16)]
+    try:
+        _eventually(lambda: apiserver.watch_count == 16)
+        for i in range(4):
+            cms.create(configmap(f"pool-{i}"))
+            cms.get(f"pool-{i}", "default")
+    finally:
+        for w in watches:
+            w.close()
+    _eventually(lambda: apiserver.watch_count == 0)
+    cms.get("pool-0", "default")
+    full = [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
+    assert full == []
+
+
+def test_connection_pool_size_is_configurable(kubeconfig: str) -> None:
+    from opkit.client import DEFAULT_POOL_MAXSIZE
+
+    with Client.from_kubeconfig(kubeconfig) as c:
+        assert c.api_client.configuration.connection_pool_maxsize == DEFAULT_POOL_MAXSIZE
+        assert c.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] == 64
+    with Client.from_kubeconfig(kubeconfig, pool_maxsize=3) as c:
+        assert c.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] == 3
+    with pytest.raises(ValueError, match="pool_maxsize"):
+        Client.from_kubeconfig(kubeconfig, pool_maxsize=0)
 
 
 def test_patch_types(client: Client) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -256,3 +258,55 @@ def test_default_stream_is_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert json.loads(captured.err.splitlines()[-1])["event"] == "to stderr"
+
+
+# -- without configure(): quiet by default (BUGS.md C2) ------------------------------------------
+
+_UNCONFIGURED = """
+import sys
+from opkit import log
+logger = log.get_logger(component="opkit.controller").bind(controller="c")
+logger.debug("reconcile done")
+logger.info("controller started", workers=1)
+"""
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+
+
+def test_unconfigured_logging_writes_info_and_up_to_stderr_only() -> None:
+    out = _run(_UNCONFIGURED)
+    assert out.stdout == ""
+    assert "reconcile done" not in out.stderr
+    assert "controller started" in out.stderr and "controller=c" in out.stderr
+
+
+def test_unconfigured_logging_follows_the_applications_stdlib_setup() -> None:
+    debug = _run(
+        "import logging, sys\nlogging.basicConfig(level=logging.DEBUG, stream=sys.stdout)\n"
+        + _UNCONFIGURED
+    )
+    assert "DEBUG:opkit.controller:reconcile done" in debug.stdout
+    quiet = _run("import logging\nlogging.basicConfig(level=logging.WARNING)\n" + _UNCONFIGURED)
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+
+
+def test_a_structlog_configuration_of_the_application_wins() -> None:
+    code = (
+        "import structlog\n"
+        "structlog.configure(processors=[structlog.processors.KeyValueRenderer()])\n"
+        + _UNCONFIGURED
+    )
+    out = _run(code)
+    assert "event='reconcile done'" in out.stdout  # structlog's own logger prints to stdout
+
+
+def test_loggers_made_before_configure_follow_it() -> None:
+    early = log.get_logger(component="early")
+    out = io.StringIO()
+    log.configure("json", "debug", stream=out)
+    early.debug("now visible")
+    assert [(r["event"], r["component"]) for r in lines(out)] == [("now visible", "early")]

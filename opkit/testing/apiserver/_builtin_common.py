@@ -50,13 +50,13 @@ def as_int(value: Any) -> int | None:
 
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$"
+    r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?\Z"
 )
 
 
 def parse_time(text: str) -> datetime | None:
     """Parse RFC 3339 with any offset; naive times are taken as UTC. None if unparsable."""
-    m = _RFC3339.match(text.strip())
+    m = _RFC3339.match(text)
     if not m:
         return None
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))

@@ -6,7 +6,9 @@ the embedded server reads like one from a real cluster.
 
 from __future__ import annotations
 
+import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from opkit._validation import (
@@ -129,11 +131,15 @@ def _owner_reference_errors(refs: Any) -> list[FieldError]:
                 FieldError.invalid(f"{path}.apiVersion", api_version, "version must not be empty")
             )
         if not kind:
-            errs.append(FieldError.invalid(f"{path}.kind", kind, "must not be empty"))
+            errs.append(FieldError.invalid(f"{path}.kind", kind, "kind must not be empty"))
         if not ref.get("name"):
-            errs.append(FieldError.invalid(f"{path}.name", ref.get("name") or "", "must not be empty"))
+            errs.append(
+                FieldError.invalid(f"{path}.name", ref.get("name") or "", "name must not be empty")
+            )
         if not ref.get("uid"):
-            errs.append(FieldError.invalid(f"{path}.uid", ref.get("uid") or "", "must not be empty"))
+            errs.append(
+                FieldError.invalid(f"{path}.uid", ref.get("uid") or "", "uid must not be empty")
+            )
         if (group, version, kind) in _BANNED_OWNERS:
             errs.append(
                 FieldError.invalid(
@@ -147,7 +153,7 @@ def _owner_reference_errors(refs: Any) -> list[FieldError]:
                     FieldError.invalid(
                         path,
                         refs,
-                        "Only one reference can have Controller set to true. Found \"true\" in "
+                        'Only one reference can have Controller set to true. Found "true" in '
                         f"references for {first_controller} and {current}",
                     )
                 )
@@ -248,6 +254,287 @@ def _validate_pod(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldErro
     if not isinstance(spec, dict):
         return [FieldError.required("spec.containers")]
     _validate_containers(spec, "spec", errs)
+    if old is not None:
+        errs.extend(_pod_update_errors(spec, as_dict(old.get("spec"))))
+    return errs
+
+
+# ---------------------------------------------------------------------------------------
+# Update rules (immutable fields)
+
+
+def _semantic(value: Any) -> Any:
+    """``value`` with Go zero values dropped, so absent, null, "", 0, false, [] and {} compare
+    equal (``apiequality.Semantic.DeepEqual`` on typed structs sees no difference there)."""
+    if isinstance(value, dict):
+        out = {k: _semantic(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if not _zero(v)}
+    if isinstance(value, list):
+        return [_semantic(v) for v in value]
+    return value
+
+
+def _zero(value: Any) -> bool:
+    return value is None or value is False or value in ("", 0, [], {})
+
+
+def _diff_lines(old: Any, new: Any, path: str, out: list[str]) -> None:
+    if old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            _diff_lines(old.get(key), new.get(key), f"{path}.{key}" if path else str(key), out)
+        return
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            _diff_lines(a, b, f"{path}[{i}]", out)
+        return
+    dump = json.dumps
+    out.append(f"- \t{path}: {dump(old, separators=(',', ':'), sort_keys=True)}")
+    out.append(f"+ \t{path}: {dump(new, separators=(',', ':'), sort_keys=True)}")
+
+
+def _spec_diff(type_name: str, old: Any, new: Any) -> str:
+    """A compact old/new listing of what differs (upstream appends a go-cmp diff)."""
+    lines: list[str] = []
+    _diff_lines(old, new, "", lines)
+    return "\n".join([f"  {type_name}{{", *lines, "  }"])
+
+
+_POD_UPDATABLE = ",".join(
+    (
+        "`spec.containers[*].image`",
+        "`spec.initContainers[*].image`",
+        "`spec.activeDeadlineSeconds`",
+        "`spec.tolerations` (only additions to existing tolerations)",
+        "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously "
+        "negative)",
+    )
+)
+_MAX_INT32 = 2**31 - 1
+
+
+def _pod_update_errors(spec: Obj, old_spec: Obj) -> list[FieldError]:
+    """``ValidatePodUpdate``: only images, activeDeadlineSeconds, added tolerations, removed
+    scheduling gates and a negative terminationGracePeriodSeconds set to 1 may change.
+
+    Labels, annotations and the rest of the metadata are free; ``spec.nodeName`` is set
+    through ``pods/binding``, which does not come here.
+    """
+    errs: list[FieldError] = []
+    for group in ("containers", "initContainers"):
+        new_c, old_c = as_list(spec.get(group)), as_list(old_spec.get(group))
+        if len(new_c) != len(old_c):
+            errs.append(
+                FieldError.forbidden(
+                    f"spec.{group}", "pod updates may not add or remove containers"
+                )
+            )
+            return errs
+        for i, c in enumerate(dicts_in(new_c)):
+            image = c.get("image")
+            if isinstance(image, str) and image and image.strip() != image:
+                errs.append(
+                    FieldError.invalid(
+                        f"spec.{group}[{i}].image",
+                        image,
+                        "must not have leading or trailing whitespace",
+                    )
+                )
+    deadline, old_deadline = (
+        spec.get("activeDeadlineSeconds"),
+        old_spec.get("activeDeadlineSeconds"),
+    )
+    if deadline is not None:
+        path = "spec.activeDeadlineSeconds"
+        if as_int(deadline) is None or not 0 <= deadline <= _MAX_INT32:
+            errs.append(
+                FieldError.invalid(path, deadline, f"must be between 0 and {_MAX_INT32}, inclusive")
+            )
+            return errs
+        if as_int(old_deadline) is not None and old_deadline < deadline:
+            errs.append(
+                FieldError.invalid(path, deadline, "must be less than or equal to previous value")
+            )
+            return errs
+    elif old_deadline is not None:
+        errs.append(
+            FieldError.invalid(
+                "spec.activeDeadlineSeconds",
+                None,
+                "must not update from a positive integer to nil value",
+            )
+        )
+    errs.extend(_only_added_tolerations(spec.get("tolerations"), old_spec.get("tolerations")))
+    errs.extend(_only_deleted_gates(spec.get("schedulingGates"), old_spec.get("schedulingGates")))
+    if _semantic(spec) == _semantic(old_spec):
+        return errs
+    munged = json.loads(json.dumps(spec))
+    for group in ("containers", "initContainers"):
+        for c, oc in zip(dicts_in(munged.get(group)), dicts_in(old_spec.get(group)), strict=False):
+            c["image"] = oc.get("image")
+    for key in ("activeDeadlineSeconds", "schedulingGates", "tolerations"):
+        if key in old_spec:
+            munged[key] = old_spec[key]
+        else:
+            munged.pop(key, None)
+    old_grace = as_int(old_spec.get("terminationGracePeriodSeconds"))
+    if old_grace is not None and old_grace < 0 and munged.get("terminationGracePeriodSeconds") == 1:
+        munged["terminationGracePeriodSeconds"] = old_grace
+    if as_list(old_spec.get("schedulingGates")):
+        # A gated pod may gain nodeSelector entries (no changes or removals).
+        old_sel = as_dict(old_spec.get("nodeSelector"))
+        new_sel = as_dict(munged.get("nodeSelector"))
+        if new_sel != old_sel:
+            if any(new_sel.get(k) != v for k, v in old_sel.items()):
+                errs.append(
+                    FieldError.invalid(
+                        "spec.nodeSelector",
+                        new_sel,
+                        "only additions to spec.nodeSelector are allowed (no mutations or "
+                        "deletions)",
+                    )
+                )
+            if "nodeSelector" in old_spec:
+                munged["nodeSelector"] = old_spec["nodeSelector"]
+            else:
+                munged.pop("nodeSelector", None)
+    if _semantic(munged) != _semantic(old_spec):
+        diff = _spec_diff("core.PodSpec", _semantic(old_spec), _semantic(munged))
+        errs.append(
+            FieldError.forbidden(
+                "spec", f"pod updates may not change fields other than {_POD_UPDATABLE}\n{diff}"
+            )
+        )
+    return errs
+
+
+def _only_added_tolerations(new: Any, old: Any) -> list[FieldError]:
+    """``validateOnlyAddedTolerations``: existing ones may change only tolerationSeconds."""
+    new_list = dicts_in(new)
+    for tol in dicts_in(old):
+        found = False
+        for cand in new_list:
+            probe = {**tol, "tolerationSeconds": cand.get("tolerationSeconds")}
+            if _semantic(probe) == _semantic(cand):
+                found = True
+                break
+        if not found:
+            return [
+                FieldError.forbidden(
+                    "spec.tolerations",
+                    "existing toleration can not be modified except its tolerationSeconds",
+                )
+            ]
+    return []
+
+
+def _only_deleted_gates(new: Any, old: Any) -> list[FieldError]:
+    old_names = {g.get("name") for g in dicts_in(old)}
+    return [
+        FieldError.forbidden(
+            f"spec.schedulingGates[{i}].name",
+            f"only deletion is allowed, but found new scheduling gate '{g.get('name')}'",
+        )
+        for i, g in enumerate(dicts_in(new))
+        if g.get("name") not in old_names
+    ]
+
+
+_QUANTITY_RE = re.compile(
+    r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)"
+)
+_QUANTITY_SCALE: dict[str, Decimal | int] = {
+    "": 1,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+
+
+def _quantity(value: Any) -> Decimal | None:
+    if not isinstance(value, str):
+        return None
+    m = _QUANTITY_RE.fullmatch(value.strip())
+    if m is None:
+        return None
+    number = Decimal(m[1])
+    if m[2]:
+        return number * Decimal(10) ** int(m[2][1:])
+    return number * Decimal(_QUANTITY_SCALE[m[3] or ""])
+
+
+_PVC_IMMUTABLE = (
+    "spec is immutable after creation except resources.requests and volumeAttributesClassName "
+    "for bound claims"
+)
+_BETA_STORAGE_CLASS = "volume.beta.kubernetes.io/storage-class"
+
+
+def _validate_pvc(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
+    """``ValidatePersistentVolumeClaimUpdate``: the spec is frozen, except that an unbound
+    claim's ``volumeName`` may be set once (the PV binder does), a missing
+    ``storageClassName`` may be filled in, and a bound claim's storage request may change."""
+    if old is None:
+        return []
+    errs: list[FieldError] = []
+    spec = json.loads(json.dumps(as_dict(obj.get("spec"))))
+    old_spec = json.loads(json.dumps(as_dict(old.get("spec"))))
+    if not old_spec.get("volumeName"):
+        old_spec["volumeName"] = spec.get("volumeName")
+    old_annotation = as_dict(as_dict(old.get("metadata")).get("annotations")).get(
+        _BETA_STORAGE_CLASS
+    )
+    if (
+        old_spec.get("storageClassName") is None
+        and spec.get("storageClassName") is not None
+        and (old_annotation is None or spec["storageClassName"] == old_annotation)
+    ):
+        spec.pop("storageClassName")
+    bound = as_dict(obj.get("status")).get("phase") == "Bound"
+    requests = as_dict(as_dict(spec.get("resources")).get("requests"))
+    old_requests = as_dict(as_dict(old_spec.get("resources")).get("requests"))
+    if bound and requests:
+        if "storage" in old_requests:
+            requests["storage"] = old_requests["storage"]
+        else:
+            requests.pop("storage", None)
+    spec["volumeAttributesClassName"] = old_spec.get("volumeAttributesClassName")
+    if _semantic(spec) != _semantic(old_spec):
+        diff = _spec_diff("core.PersistentVolumeClaimSpec", _semantic(old_spec), _semantic(spec))
+        errs.append(FieldError.forbidden("spec", f"{_PVC_IMMUTABLE}\n{diff}"))
+    new_size = _quantity(
+        as_dict(as_dict(as_dict(obj.get("spec")).get("resources")).get("requests")).get("storage")
+    )
+    old_size = _quantity(old_requests.get("storage"))
+    status_size = _quantity(as_dict(as_dict(old.get("status")).get("capacity")).get("storage"))
+    # RecoverVolumeExpansionFailure (beta, on): shrinking is fine down to above the capacity.
+    if (
+        new_size is not None
+        and old_size is not None
+        and new_size < old_size
+        and new_size <= (status_size or 0)
+    ):
+        errs.append(
+            FieldError.forbidden(
+                "spec.resources.requests.storage", "field can not be less than status.capacity"
+            )
+        )
+    new_mode = as_dict(obj.get("spec")).get("volumeMode")
+    if new_mode != as_dict(old.get("spec")).get("volumeMode"):
+        errs.append(FieldError.invalid("volumeMode", new_mode, "field is immutable"))
     return errs
 
 
@@ -303,12 +590,12 @@ def _validate_replicas(spec: Obj, errs: list[FieldError]) -> None:
         )
 
 
+# v1.32's list (revisionHistoryLimit became mutable only later).
 _STS_MUTABLE = (
     "replicas",
     "ordinals",
     "template",
     "updateStrategy",
-    "revisionHistoryLimit",
     "persistentVolumeClaimRetentionPolicy",
     "minReadySeconds",
 )
@@ -337,13 +624,13 @@ def _validate_statefulset(rt: ResourceType, obj: Obj, old: Obj | None) -> list[F
         old_spec = as_dict(old.get("spec"))
         frozen_new = {k: v for k, v in spec.items() if k not in _STS_MUTABLE}
         frozen_old = {k: v for k, v in old_spec.items() if k not in _STS_MUTABLE}
-        if frozen_new != frozen_old:
+        if _semantic(frozen_new) != _semantic(frozen_old):
             errs.append(
                 FieldError.forbidden(
                     "spec",
                     "updates to statefulset spec for fields other than 'replicas', 'ordinals', "
-                    "'template', 'updateStrategy', 'revisionHistoryLimit', "
-                    "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                    "'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and "
+                    "'minReadySeconds' are forbidden",
                 )
             )
     return errs
@@ -639,7 +926,11 @@ def _data_key_errors(field: str, keys: Any) -> list[FieldError]:
 
 
 def _text_size(values: Any) -> int:
-    return sum(len(v.encode("utf-8", "surrogatepass")) for v in as_dict(values).values() if isinstance(v, str))
+    return sum(
+        len(v.encode("utf-8", "surrogatepass"))
+        for v in as_dict(values).values()
+        if isinstance(v, str)
+    )
 
 
 def _bytes_size(values: Any) -> int:
@@ -716,6 +1007,7 @@ _VALIDATORS: dict[tuple[str, str], Any] = {
     ("", "Service"): _validate_service,
     ("", "ConfigMap"): _validate_configmap,
     ("", "Secret"): _validate_secret,
+    ("", "PersistentVolumeClaim"): _validate_pvc,
     ("", "Event"): _validate_event_core,
     ("events.k8s.io", "Event"): _validate_event_v1,
     ("coordination.k8s.io", "Lease"): _validate_lease,

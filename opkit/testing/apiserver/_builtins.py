@@ -669,6 +669,15 @@ def _default_service(
             spec["clusterIP"] = old_spec["clusterIP"]
         if not spec.get("clusterIPs") and old_spec.get("clusterIPs"):
             spec["clusterIPs"] = list(old_spec["clusterIPs"])
+        # normalizeClusterIPs: a client that changed only the singular field meant both
+        # (validation then refuses the change of an allocated IP).
+        if spec.get("clusterIP") != old_spec.get("clusterIP") and spec.get(
+            "clusterIPs"
+        ) == old_spec.get("clusterIPs"):
+            if spec.get("clusterIP"):
+                spec["clusterIPs"] = [spec["clusterIP"]]
+            else:
+                spec.pop("clusterIPs", None)
         if _needs_node_ports(spec) and _needs_node_ports(old_spec):
             by_name = {
                 p.get("name", ""): p.get("nodePort")

@@ -27,6 +27,7 @@ import yaml
 from opkit import labels
 
 from . import _discovery, _openapi, _table, _typecheck
+from ._builtin_common import as_dict
 from ._fielderrors import FieldError
 from ._fieldselect import parse_field_selector
 from ._ops import DeleteOptions, WriteContext, parse_body
@@ -1164,22 +1165,62 @@ class APIRequestHandler(BaseHTTPRequestHandler):
             raise invalid("Binding", "", name, [FieldError.required("target.name", "")])
         if core.store.get(rt.storage, ns, name) is None:
             raise not_found("pods", "", name)
-        conflict_node: list[str] = []
+        bmeta: Obj = as_dict(data.get("metadata"))
+        annotations: Obj = as_dict(bmeta.get("annotations"))
+        refused: list[str] = []
+        now = core.backend.now_str()
 
         def bind(pod: Obj) -> bool:
+            """``setPodHostAndAnnotations``: nodeName, the binding's annotations and
+            ``PodScheduled=True`` in one write."""
+            meta = pod.setdefault("metadata", {})
             spec = pod.setdefault("spec", {})
-            if spec.get("nodeName"):
-                conflict_node.append(spec["nodeName"])
+            want_uid = bmeta.get("uid")
+            if want_uid and want_uid != meta.get("uid"):
+                refused.append(
+                    f"Precondition failed: UID in precondition: {want_uid}, UID in object meta: "
+                    f"{meta.get('uid', '')}"
+                )
+            elif meta.get("deletionTimestamp"):
+                refused.append(f"pod {name} is being deleted, cannot be assigned to a host")
+            elif spec.get("nodeName"):
+                refused.append(f'pod {name} is already assigned to node "{spec["nodeName"]}"')
+            elif spec.get("schedulingGates"):
+                refused.append(f"pod {name} has non-empty .spec.schedulingGates")
+            if refused:
                 return False
             spec["nodeName"] = node
+            if annotations:
+                meta["annotations"] = {**as_dict(meta.get("annotations")), **annotations}
+            status = pod["status"] = as_dict(pod.get("status"))
+            conditions = status.get("conditions")
+            if not isinstance(conditions, list):
+                conditions = status["conditions"] = []
+            scheduled = {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": now,
+            }
+            for i, cond in enumerate(conditions):
+                if isinstance(cond, dict) and cond.get("type") == "PodScheduled":
+                    if cond.get("status") == "True":
+                        scheduled["lastTransitionTime"] = cond.get("lastTransitionTime") or now
+                    conditions[i] = scheduled
+                    break
+            else:
+                conditions.append(scheduled)
             return True
 
-        written = core.backend.mutate(rt.storage, ns, name, bind) if not ctx.dry_run else True
-        if conflict_node:
+        if ctx.dry_run:
+            stored = core.store.get(rt.storage, ns, name)
+            written = stored is not None and bind(stored.copy_obj())
+        else:
+            written = core.backend.mutate(rt.storage, ns, name, bind)
+        if refused:
             raise APIError(
                 409,
-                f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is already '
-                f'assigned to node "{conflict_node[0]}"',
+                f'Operation cannot be fulfilled on pods/binding "{name}": {refused[0]}',
                 "Conflict",
                 {"name": name, "kind": "pods/binding"},
             )

@@ -24,7 +24,7 @@ import yaml
 from opkit import labels
 from opkit.clock import Clock
 
-from . import _builtins, _bytesfields, _patch, _schema, _typecheck
+from . import _builtins, _bytesfields, _patch, _schema, _typecheck, _yamlbody
 from ._fielderrors import FieldError
 from ._registry import Registry
 from ._status import (
@@ -108,8 +108,8 @@ def parse_body(raw: bytes, content_type: str, *, strict: bool = False) -> Any:
         raise bad_request("request body is empty")
     if content_type in ("application/yaml", "application/apply-patch+yaml"):
         try:
-            return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except (yaml.YAMLError, RecursionError) as e:
+            return _yamlbody.load(raw)
+        except (yaml.YAMLError, _yamlbody.YAMLBodyError, RecursionError) as e:
             raise bad_request(f"error converting YAML to JSON: {e}") from e
     try:
         if strict:

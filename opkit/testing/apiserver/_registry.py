@@ -53,7 +53,7 @@ class Subresource:
     verbs: list[str] = field(default_factory=lambda: list(SUBRESOURCE_VERBS))
 
 
-_KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+_KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?\Z")
 
 
 def kube_version_key(version: str) -> tuple[int, int, int, str]:

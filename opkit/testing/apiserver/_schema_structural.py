@@ -107,42 +107,42 @@ def _hashable(v: Any) -> Any:
 
 # --------------------------------------------------------------------------- formats
 
-_UUID_RE = re.compile(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
-_UUID3_RE = re.compile(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
+_UUID_RE = re.compile(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\Z")
+_UUID3_RE = re.compile(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}\Z")
 _UUID4_RE = re.compile(
-    r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$"
+    r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}\Z"
 )
 _UUID5_RE = re.compile(
-    r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$"
+    r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}\Z"
 )
 _HOST_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOSTNAME_RE = re.compile(rf"^{_HOST_LABEL}(\.{_HOST_LABEL})*\.?$")
+_HOSTNAME_RE = re.compile(rf"^{_HOST_LABEL}(\.{_HOST_LABEL})*\.?\Z")
 _MAC_RE = re.compile(
     r"(?i)^([0-9a-f]{2}([:-])[0-9a-f]{2}(\2[0-9a-f]{2}){4}((\2[0-9a-f]{2}){2})?"
     r"((\2[0-9a-f]{2}){12})?|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}"
-    r"((\.[0-9a-f]{4})?|(\.[0-9a-f]{4}){7})?)$"
+    r"((\.[0-9a-f]{4})?|(\.[0-9a-f]{4}){7})?)\Z"
 )
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})\Z")
 _DATETIME_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
-    r"([Zz]|[+-]\d{2}:?\d{2})?$"
+    r"([Zz]|[+-]\d{2}:?\d{2})?\Z"
 )
-_DURATION_GO_RE = re.compile(r"^[-+]?(0|((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)$")
+_DURATION_GO_RE = re.compile(r"^[-+]?(0|((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+)\Z")
 _DURATION_WORDS_RE = re.compile(
     r"^\d+\s*(ns|nanoseconds?|us|µs|microseconds?|ms|milliseconds?|s|seconds?|m|mins?|"
-    r"minutes?|h|hours?|d|days?|w|wk|weeks?)$"
+    r"minutes?|h|hours?|d|days?|w|wk|weeks?)\Z"
 )
-_EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$|^[^<>]*<[^@\s<>]+@[^@\s<>]+>$")
-_HEXCOLOR_RE = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-_RGBCOLOR_RE = re.compile(r"^rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\)$")
-_SSN_RE = re.compile(r"^\d{3}[- ]?\d{2}[- ]?\d{4}$")
-_ISBN10_RE = re.compile(r"^(?:[0-9]{9}X|[0-9]{10})$")
-_ISBN13_RE = re.compile(r"^(?:[0-9]{13})$")
+_EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\Z|^[^<>]*<[^@\s<>]+@[^@\s<>]+>\Z")
+_HEXCOLOR_RE = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})\Z")
+_RGBCOLOR_RE = re.compile(r"^rgb\(\s*\d{1,3}\s*,\s*\d{1,3}\s*,\s*\d{1,3}\s*\)\Z")
+_SSN_RE = re.compile(r"^\d{3}[- ]?\d{2}[- ]?\d{4}\Z")
+_ISBN10_RE = re.compile(r"^(?:[0-9]{9}X|[0-9]{10})\Z")
+_ISBN13_RE = re.compile(r"^(?:[0-9]{13})\Z")
 _CREDITCARD_RE = re.compile(
     r"^(?:4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|6(?:011|5[0-9][0-9])[0-9]{12}|3[47][0-9]{13}"
-    r"|3(?:0[0-5]|[68][0-9])[0-9]{11}|(?:2131|1800|35\d{3})\d{11})$"
+    r"|3(?:0[0-5]|[68][0-9])[0-9]{11}|(?:2131|1800|35\d{3})\d{11})\Z"
 )
-_BSON_RE = re.compile(r"^[0-9a-fA-F]{24}$")
+_BSON_RE = re.compile(r"^[0-9a-fA-F]{24}\Z")
 
 
 def _valid_date(y: str, m: str, d: str) -> bool:
@@ -239,13 +239,51 @@ def format_checker(fmt: str) -> Callable[[str], bool] | None:
     return _FORMATS.get(fmt.replace("-", ""))
 
 
+_MULTILINE_FLAG = re.compile(r"\(\?[a-zA-Z]*m")
+
+
+def _go_anchors(pattern: str) -> str:
+    """RE2's ``$`` (without the ``m`` flag) and ``\\z`` match only at the very end of the
+    text; Python's ``$`` also matches before a final newline. Both become ``\\Z``."""
+    multiline = _MULTILINE_FLAG.search(pattern) is not None
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            nxt = pattern[i + 1]
+            out.append("\\Z" if nxt == "z" and not in_class else ch + nxt)
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            # a "]" right after "[" or "[^" is a literal member
+            j = i + 1
+            if j < len(pattern) and pattern[j] == "^":
+                j += 1
+            if j < len(pattern) and pattern[j] == "]":
+                out.append(pattern[i : j + 1])
+                i = j + 1
+                continue
+        elif ch == "$" and not multiline:
+            out.append("\\Z")
+            i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def compile_pattern(pattern: str) -> re.Pattern[str]:
     """Compile an (RE2/ECMA-flavoured) schema pattern with Python's ``re``.
 
-    Go's ``\\d``/``\\w``/``\\s`` are ASCII-only, hence ``re.ASCII``; ``\\z`` is RE2's end of
-    text. Raises ``re.error`` for patterns Python cannot express.
+    Go's ``\\d``/``\\w``/``\\s`` are ASCII-only, hence ``re.ASCII``; anchors follow RE2
+    (see :func:`_go_anchors`). Raises ``re.error`` for patterns Python cannot express.
     """
-    return re.compile(pattern.replace(r"\z", r"\Z"), re.ASCII)
+    return re.compile(_go_anchors(pattern), re.ASCII)
 
 
 # --------------------------------------------------------------------------- nodes

@@ -203,12 +203,11 @@ class Scheduler(BuiltinController):
             )
         except (errors.NotFound, errors.Conflict):
             return None  # gone, or someone else bound it
-        self._set_scheduled(pod, "True", "", "")
+        # The binding itself set PodScheduled=True, as upstream's BindingREST does.
         return None
 
     def _set_scheduled(self, pod: Obj, status: str, reason: str, message: str) -> None:
-        """``PodScheduled`` as the scheduler (failure) and the binding subresource (success)
-        set it."""
+        """``PodScheduled`` as the scheduler sets it when no node fits."""
         current = c.pod_condition(pod, "PodScheduled") or {}
         if (
             current.get("status") == status

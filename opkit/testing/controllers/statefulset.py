@@ -41,7 +41,7 @@ POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 REVISION_LABEL = "controller-revision-hash"
 REVISION_HASH_LABEL = "controller.kubernetes.io/hash"
 
-_ORDINAL = re.compile(r"^(.*)-([0-9]+)$")
+_ORDINAL = re.compile(r"^(.*)-([0-9]+)\Z")
 _KIND = "StatefulSet"
 _API_VERSION = "apps/v1"
 

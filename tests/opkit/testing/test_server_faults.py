@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -257,3 +258,30 @@ def test_kubectl_smoke(kubectl: Kubectl, kube_env: dict[str, str], tmp_path: Pat
     kubectl("delete", "cm", "smoke", "--wait=true")
     failed = kubectl("get", "cm", "smoke", check=False)
     assert failed.returncode != 0 and "not found" in failed.stderr
+
+
+def test_cli_start_up_errors_are_one_line(tmp_path: Path) -> None:
+    """A kubeconfig path that cannot be written, or a port in use: exit 1, one line, no trace."""
+    blocked = tmp_path / "dir"
+    (blocked / "inner").mkdir(parents=True)
+    cmd = [sys.executable, "-m", "opkit.testing", "apiserver", "--kubeconfig", str(blocked)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip() == f"opkit apiserver: cannot write kubeconfig {blocked}: Is a directory"
+    )
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        kc = str(tmp_path / "kc")
+        cmd = [sys.executable, "-m", "opkit.testing", "apiserver", "--kubeconfig", kc]
+        done = subprocess.run(
+            [*cmd, "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"opkit apiserver: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert not (tmp_path / "kc").exists()
