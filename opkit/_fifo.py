@@ -8,6 +8,10 @@ about deletions they never saw an event for.
 
 Invariants: a key is in the queue if and only if it has pending deltas; consecutive
 ``Deleted`` deltas collapse into one (the one with a real object beats a tombstone).
+
+The very first list into an empty queue and cache has nothing to compare or merge with, so an
+``initial_list`` consumer can take it whole instead of one queued delta per object: for 10,000
+objects that is most of an informer's own start-up cost.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from itertools import chain
 from enum import StrEnum
+from itertools import chain
 from typing import NamedTuple, Protocol
 
 from opkit._store import (
@@ -34,6 +38,8 @@ __all__ = [
     "DeltaFIFO",
     "DeltaType",
     "FIFOClosedError",
+    "InitialList",
+    "InitialListHandler",
     "KnownObjects",
     "PoppedItem",
 ]
@@ -161,14 +167,14 @@ class DeltaFIFO:
         with self._lock:
             queued = self._items
             queue = self._queue
-            listed, rest, namespaces = self._take_list(items)
-            if (
+            whole = (
                 self._initial_list is not None
-                and not rest
                 and not self._populated
                 and not queued
                 and (self._known is None or not self._known.list_keys())
-            ):
+            )
+            listed, rest, namespaces = self._take_list(items, whole)
+            if whole and not rest and self._initial_list is not None:
                 self._initial_list(InitialList(listed, namespaces))
                 self._populated = True
                 self._initial_population_count = 0
@@ -204,10 +210,10 @@ class DeltaFIFO:
                 self._cond.notify_all()
 
     def _take_list(
-        self, items: Iterable[Obj]
+        self, items: Iterable[Obj], with_namespaces: bool
     ) -> tuple[dict[str, Obj], list[tuple[str, Obj]], dict[str, list[str]] | None]:
         """Key and transform listed objects: ``{key: object}`` in list order up to the first
-        repeated key, the rest as pairs, and :attr:`InitialList.namespaces`."""
+        repeated key, the rest as pairs, and (if asked) :attr:`InitialList.namespaces`."""
         key_func = self._key_func
         transform = self._transform
         listed: dict[str, Obj] = {}
@@ -217,7 +223,7 @@ class DeltaFIFO:
             transform is None or transform is drop_managed_fields
         )
         drop = transform is not None
-        namespaces: dict[str, list[str]] | None = {} if inline else None
+        namespaces: dict[str, list[str]] | None = {} if inline and with_namespaces else None
         for item in items:
             meta = item.get("metadata") if inline and type(item) is dict else None
             name = meta.get("name") if type(meta) is dict else None

@@ -5,6 +5,10 @@ per handler. The cache is updated before handlers hear about a change, so a hand
 the cache sees at least the state it was told about. Each handler's buffer is unbounded, so a
 slow handler delays only itself; its notifications arrive in order; an exception it raises is
 logged and the next notification is delivered.
+
+The first list skips the per-object queueing: the FIFO hands it over whole, the cache is filled
+in one pass and each handler gets one buffer entry for all its initial adds (the same
+notifications, in list order). Threads are woken only when they wait, never per event.
 """
 
 from __future__ import annotations

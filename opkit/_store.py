@@ -273,24 +273,31 @@ class Store:
                 added.append(obj)
             return added
         items.update(objs)
-        if ns_index is not None:
-            if namespaces is not None:
-                for ns, keys in namespaces.items():
-                    ns_keys = ns_index.get(ns)
-                    if ns_keys is None:
-                        ns_index[ns] = set(keys)
-                    else:
-                        ns_keys.update(keys)
-            else:
-                for key, obj in objs.items():
-                    meta = obj.get("metadata")
-                    ns = (meta.get("namespace") or "") if isinstance(meta, dict) else ""
-                    ns_keys = ns_index.get(ns)
-                    if ns_keys is None:
-                        ns_index[ns] = {key}
-                    else:
-                        ns_keys.add(key)
-        return list(objs.values())
+        if ns_index is None:
+            return list(objs.values())
+        if namespaces is not None:
+            for ns, keys in namespaces.items():
+                ns_keys = ns_index.get(ns)
+                if ns_keys is None:
+                    ns_index[ns] = set(keys)
+                else:
+                    ns_keys.update(keys)
+            return list(objs.values())
+        added = []
+        for key, obj in objs.items():
+            try:  # meta_namespace_index_func, inline
+                meta = obj.get("metadata")
+                ns = (meta.get("namespace") or "") if isinstance(meta, dict) else ""
+                ns_keys = ns_index.get(ns)
+                if ns_keys is None:
+                    ns_index[ns] = {key}
+                else:
+                    ns_keys.add(key)
+            except Exception as err:
+                on_error(key, err)
+                continue
+            added.append(obj)
+        return added
 
     def _plan_indexes_locked(self) -> None:
         self._ns_index = None

@@ -12,7 +12,7 @@ The pieces, as in client-go's ``tools/cache``:
 Cached objects are the parsed JSON dicts, shared without copying: never mutate them.
 """
 
-from opkit._fifo import Delta, DeltaFIFO, DeltaType, FIFOClosedError
+from opkit._fifo import Delta, DeltaFIFO, DeltaType, FIFOClosedError, InitialList
 from opkit._informer_factory import InformerFactory, InformerKey
 from opkit._reflector import (
     BackoffConfig,
@@ -58,6 +58,7 @@ __all__ = [
     "Indexer",
     "InformerFactory",
     "InformerKey",
+    "InitialList",
     "ListOptions",
     "ListerWatcher",
     "Obj",

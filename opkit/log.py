@@ -3,7 +3,9 @@
 :func:`configure` sets up structlog and (by default) routes the standard ``logging`` module
 through the same renderer, so records of the kubernetes client or urllib3 do not break the
 one-JSON-object-per-line stream a log pipeline expects. It can be called any number of times;
-each call replaces the previous configuration.
+each call replaces the previous configuration. Until structlog is configured (by it or by the
+application), :func:`get_logger` loggers stay quiet: INFO and above to standard error, or
+through the standard ``logging`` module when the application set that up.
 
 Per-reconcile context (``controller``, ``object``, ``reconcile_id``) is kept in context
 variables, which are per thread, so every line a worker logs while reconciling carries them

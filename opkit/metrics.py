@@ -113,7 +113,15 @@ class _WorkqueueCounts:
     cumulative); the last one is +Inf.
     """
 
-    __slots__ = ("adds", "depth", "queue_buckets", "queue_sum", "retries", "work_buckets", "work_sum")
+    __slots__ = (
+        "adds",
+        "depth",
+        "queue_buckets",
+        "queue_sum",
+        "retries",
+        "work_buckets",
+        "work_sum",
+    )
 
     def __init__(self) -> None:
         self.adds = 0

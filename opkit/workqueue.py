@@ -98,14 +98,16 @@ class _QueueMetrics(_m._WorkqueueCounts):
         self._start_times[item] = now
         added = self._add_times.pop(item, None)
         if added is not None:
-            waited = max(0.0, now - added)
+            waited = now - added
+            waited = waited if waited > 0.0 else 0.0  # max(0.0, waited) without the call
             self.queue_buckets[bisect_left(_BUCKETS, waited)] += 1
             self.queue_sum += waited
 
     def done(self, item: Hashable) -> None:
         started = self._start_times.pop(item, None)
         if started is not None:
-            took = max(0.0, self._now() - started)
+            took = self._now() - started
+            took = took if took > 0.0 else 0.0
             self.work_buckets[bisect_left(_BUCKETS, took)] += 1
             self.work_sum += took
 

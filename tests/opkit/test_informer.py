@@ -20,6 +20,7 @@ from opkit.informer import (
     NAMESPACE_INDEX,
     BackoffConfig,
     DeletedFinalStateUnknown,
+    ListOptions,
     Obj,
     ReflectorConfig,
     SharedInformer,
@@ -290,6 +291,124 @@ def test_relist_of_unchanged_objects_is_not_an_update(informers: list[SharedInfo
     api.create(make_obj("marker"))
     wait_for(lambda: rec.count("add") == 3, "marker")
     assert rec.count("update") == 0
+
+
+# -- the first list (filled in one pass, no per-object queueing) ------------------------------
+
+
+def by_parity(o: Obj) -> list[str]:
+    return ["odd" if int(o["metadata"]["name"][1:]) % 2 else "even"]
+
+
+def test_first_list_fills_cache_and_indexes_before_handlers_hear(
+    informers: list[SharedInformer],
+) -> None:
+    api = populated(6, namespaces=3)
+    inf = new_informer(informers, api, indexers={"parity": by_parity})
+    seen_by_first: list[tuple[str, bool, int, list[str]]] = []
+    plain: list[str] = []
+
+    def on_add(o: Obj, initial: bool) -> None:
+        seen_by_first.append(
+            (
+                name_of(o),
+                initial,
+                len(inf.store.list_keys()),
+                sorted(inf.indexer.index_keys("parity", "odd")),
+            )
+        )
+
+    first = inf.add_event_handler(on_add=on_add)
+    second = inf.add_event_handler(on_add=lambda o: plain.append(name_of(o)))
+    inf.start()
+    wait_for(lambda: first.has_synced() and second.has_synced(), "both handlers synced")
+    listed = [f"o{i}" for i in sorted(range(6), key=lambda i: f"ns{i % 3}/o{i}")]
+    odd = ["ns0/o3", "ns1/o1", "ns2/o5"]
+    assert seen_by_first == [(name, True, 6, odd) for name in listed]  # in list order
+    assert plain == listed
+    assert sorted(inf.indexer.index_keys(NAMESPACE_INDEX, "ns1")) == ["ns1/o1", "ns1/o4"]
+    api.create(make_obj("o7", "ns1"))
+    wait_for(lambda: len(plain) == 7, "a live add")
+    assert seen_by_first[-1] == ("o7", False, 7, [*odd[:2], "ns1/o7", odd[2]])
+
+
+class DuplicatingAPI(FakeAPI):
+    """Lists one object twice (second copy newer), as no server should but a fake might."""
+
+    def list(self, options: ListOptions) -> dict[str, Any]:
+        page = super().list(options)
+        extra = dict(page["items"][0], metadata=dict(page["items"][0]["metadata"]))
+        extra["metadata"]["resourceVersion"] = "999"
+        page["items"].append(extra)
+        return page
+
+
+def test_first_list_with_a_repeated_key_is_an_add_then_an_update(
+    informers: list[SharedInformer],
+) -> None:
+    api = DuplicatingAPI()
+    api.create(make_obj("a"))
+    api.create(make_obj("b"))
+    inf = new_informer(informers, api)
+    rec = Recorder()
+    reg = inf.add_event_handler(**rec.handlers())
+    inf.start()
+    wait_for(reg.has_synced, "synced")
+    wait_for(lambda: len(rec.snapshot()) == 3, "three notifications")
+    first_rv = api.objects["default/a"]["metadata"]["resourceVersion"]
+    assert rec.snapshot() == [("add", "a", True), ("update", "a", first_rv), ("add", "b", True)]
+    cached = inf.store.get_by_key("default/a")
+    assert cached is not None and cached["metadata"]["resourceVersion"] == "999"
+
+
+def test_first_list_object_an_indexer_rejects_is_cached_but_not_announced(
+    informers: list[SharedInformer], caplog: pytest.LogCaptureFixture
+) -> None:
+    def picky(o: Obj) -> list[str]:
+        if o["metadata"]["name"] == "o1":
+            raise RuntimeError("indexer bug")
+        return ["all"]
+
+    api = populated(3, namespaces=1)
+    inf = new_informer(informers, api, indexers={"picky": picky})
+    rec = Recorder()
+    reg = inf.add_event_handler(**rec.handlers())
+    with caplog.at_level(logging.ERROR, logger="opkit.informer"):
+        inf.start()
+        wait_for(reg.has_synced, "synced")
+    assert rec.snapshot() == [("add", "o0", True), ("add", "o2", True)]
+    assert sorted(inf.store.list_keys()) == ["ns0/o0", "ns0/o1", "ns0/o2"]
+    assert sorted(inf.indexer.index_keys("picky", "all")) == ["ns0/o0", "ns0/o2"]
+    assert any("cannot apply ns0/o1" in r.getMessage() for r in caplog.records)
+
+
+def test_handler_removed_during_initial_delivery_gets_no_more(
+    informers: list[SharedInformer],
+) -> None:
+    api = populated(5)
+    inf = new_informer(informers, api)
+    entered, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def blocking(o: Obj, initial: bool) -> None:
+        seen.append(name_of(o))
+        entered.set()
+        release.wait(10)
+
+    reg = inf.add_event_handler(on_add=blocking)
+    other = Recorder()
+    other_reg = inf.add_event_handler(**other.handlers())
+    inf.start()
+    assert entered.wait(10)
+    remover = threading.Thread(target=inf.remove_event_handler, args=(reg,))
+    remover.start()
+    wait_for(lambda: reg._listener._stopped, "listener stopped")
+    release.set()
+    remover.join(10)
+    assert not remover.is_alive()
+    assert len(seen) == 1
+    wait_for(other_reg.has_synced, "the other handler synced")
+    assert other.count("add") == 5
 
 
 # -- resync -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from opkit.informer import (
     DeltaFIFO,
     DeltaType,
     FIFOClosedError,
+    InitialList,
     Obj,
     Store,
     deletion_handling_key,
@@ -410,3 +411,151 @@ def test_fifo_pop_blocks_until_an_item_arrives() -> None:
     t.join(5)
     assert got == ["default/late"]
     assert not t.is_alive()
+
+
+# -- the first list taken whole -----------------------------------------------------------------
+
+
+def test_key_functions_fast_path_matches_the_rules() -> None:
+    class Name(str):
+        pass
+
+    assert deletion_handling_key({"metadata": {"name": Name("n"), "namespace": "ns"}}) == "ns/n"
+    assert deletion_handling_key({"metadata": {"name": "n", "namespace": ""}}) == "n"
+    assert deletion_handling_key(DeletedFinalStateUnknown("ns/gone", None)) == "ns/gone"
+    bad: object
+    for bad in ({}, {"metadata": {}}, {"metadata": {"name": ""}}, {"metadata": {"name": 5}}, 7):
+        with pytest.raises(ValueError, match=r"no metadata\.name"):
+            deletion_handling_key(bad)
+
+
+def test_fifo_first_list_into_empty_queue_and_cache_goes_to_the_initial_list_handler() -> None:
+    taken: list[InitialList] = []
+    f = DeltaFIFO(known_objects=Store(), transform=drop_managed_fields, initial_list=taken.append)
+    a = obj("a")
+    a["metadata"]["managedFields"] = [{"manager": "x"}]
+    cluster_scoped, other = obj("b", ns=None), obj("c", ns="other")
+    assert not f.has_synced()
+    f.replace([a, cluster_scoped, other], "5")
+    [first] = taken
+    assert list(first.objects) == ["default/a", "b", "other/c"]  # list order
+    assert first.objects["default/a"] is a
+    assert "managedFields" not in a["metadata"]  # transformed once, on the way in
+    assert first.namespaces == {"default": ["default/a"], "": ["b"], "other": ["other/c"]}
+    assert len(f) == 0
+    assert f.has_synced()
+    # Everything after the first list is queued as usual.
+    f.update(obj("a", rv="2"))
+    [(key, deltas, initial)] = pop_all(f)
+    assert (key, types(deltas), initial) == ("default/a", [DeltaType.UPDATED], False)
+
+
+def test_fifo_initial_list_namespaces_are_left_out_unless_default_keys() -> None:
+    taken: list[InitialList] = []
+    f = DeltaFIFO(initial_list=taken.append, transform=lambda o: o)
+    f.replace([obj("a")])
+    odd = obj("b")
+    odd["metadata"]["namespace"] = 5  # not a string: keyed by the key function itself
+    g = DeltaFIFO(initial_list=taken.append)
+    g.replace([obj("a"), odd])
+    assert [(list(t.objects), t.namespaces) for t in taken] == [
+        (["default/a"], None),
+        (["default/a", "5/b"], None),
+    ]
+
+
+@pytest.mark.parametrize("before", ["cached", "queued", "populated", "duplicate"])
+def test_fifo_first_list_takes_the_queue_when_not_the_first_thing(before: str) -> None:
+    taken: list[InitialList] = []
+    known = Store()
+    f = DeltaFIFO(known_objects=known, initial_list=taken.append)
+    listed = [obj("a"), obj("b")]
+    if before == "cached":
+        known.add(obj("gone", rv="3"))
+    elif before == "queued":
+        f.add(obj("early"))
+    elif before == "populated":
+        f.add(obj("a"))
+        pop_all(f)
+    else:
+        listed.append(obj("a", rv="2"))
+    f.replace(listed, "9")
+    assert taken == []
+    got = {k: (types(d), initial) for k, d, initial in pop_all(f)}
+    replaced = DeltaType.REPLACED
+    expected: dict[str, tuple[list[DeltaType], bool]] = {
+        "cached": {
+            "default/a": ([replaced], True),
+            "default/b": ([replaced], True),
+            "default/gone": ([DeltaType.DELETED], True),
+        },
+        "queued": {
+            "default/early": ([DeltaType.ADDED, DeltaType.DELETED], False),
+            "default/a": ([replaced], False),
+            "default/b": ([replaced], False),
+        },
+        "populated": {"default/a": ([replaced], False), "default/b": ([replaced], False)},
+        "duplicate": {"default/a": ([replaced, replaced], True), "default/b": ([replaced], True)},
+    }[before]
+    assert got == expected
+    assert f.has_synced()
+
+
+def test_fifo_first_list_drops_objects_without_a_key(caplog: pytest.LogCaptureFixture) -> None:
+    taken: list[InitialList] = []
+    f = DeltaFIFO(initial_list=taken.append)
+    f.replace([{"metadata": {}}, obj("a")])
+    assert [list(t.objects) for t in taken] == [["default/a"]]
+    assert "dropping a listed object" in caplog.text
+
+
+def test_store_add_all_matches_one_add_per_object() -> None:
+    objects = {
+        f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}".lstrip("/"): o
+        for o in (obj("a", app="x"), obj("b", ns="other"), obj("c", ns=None, app="y"))
+    }
+
+    def indexes(s: Store) -> dict[str, dict[str, list[str]]]:
+        return {
+            name: {v: sorted(s.index_keys(name, v)) for v in s.list_index_func_values(name)}
+            for name in s.get_indexers()
+        }
+
+    one_by_one = Store({"app": by_app})
+    for o in objects.values():
+        one_by_one.add(o)
+    namespaces = {"default": ["default/a"], "other": ["other/b"], "": ["c"]}
+
+    def unexpected(key: str, err: Exception) -> None:
+        raise AssertionError(f"{key}: {err}")
+
+    for indexers, hint in (({"app": by_app}, None), ({}, None), ({}, namespaces)):
+        s = Store(indexers)
+        with s._lock:
+            added = s._add_all_locked(objects, unexpected, hint)
+        assert added == list(objects.values())
+        assert s.list_keys() == list(objects)
+        expected = indexes(one_by_one)
+        if not indexers:
+            del expected["app"]
+        assert indexes(s) == expected
+
+
+def test_store_add_all_reports_objects_an_indexer_rejects() -> None:
+    def picky(o: Obj) -> list[str]:
+        if o["metadata"]["name"] == "bad":
+            raise RuntimeError("indexer bug")
+        return ["ok"]
+
+    s = Store({"picky": picky})
+    errors: list[tuple[str, str]] = []
+    good, bad = obj("good"), obj("bad")
+    with s._lock:
+        added = s._add_all_locked(
+            {"default/good": good, "default/bad": bad},
+            lambda key, err: errors.append((key, str(err))),
+        )
+    assert added == [good]
+    assert errors == [("default/bad", "indexer bug")]
+    assert sorted(s.list_keys()) == ["default/bad", "default/good"]  # stored, like add()
+    assert s.index_keys("picky", "ok") == ["default/good"]

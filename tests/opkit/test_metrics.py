@@ -5,9 +5,11 @@ The registry is process-wide, so every test uses its own queue/controller name.
 
 from __future__ import annotations
 
+import gc
 import itertools
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from opkit import metrics
 from opkit.clock import FakeClock
@@ -207,3 +209,81 @@ def test_render_text_and_openmetrics(name: str) -> None:
     body, ctype = metrics.render("application/openmetrics-text; version=1.0.0")
     assert ctype.startswith("application/openmetrics-text")
     assert body.decode().rstrip().endswith("# EOF")
+
+
+def test_counts_outlive_their_queue_and_add_up_per_name(name: str) -> None:
+    clock = FakeClock()
+    q: Queue[str] = Queue(name=name, clock=clock)
+    q.add("a")
+    q.add("b")
+    q.get()
+    clock.step(1)
+    q.done("a")
+    del q
+    gc.collect()
+    # As with one shared series per name: a collected queue's counts stay (counters never drop).
+    assert value("workqueue_adds_total", name=name) == 2
+    assert value("workqueue_depth", name=name) == 1
+    assert value("workqueue_work_duration_seconds_count", name=name) == 1
+    again: Queue[str] = Queue(name=name, clock=clock)
+    also: Queue[str] = Queue(name=name, clock=clock)
+    again.add("c")
+    also.add("c")
+    assert value("workqueue_adds_total", name=name) == 4
+    assert value("workqueue_depth", name=name) == 3
+    assert value("workqueue_work_duration_seconds_count", name=name) == 1
+
+
+def test_series_match_prometheus_client_metrics(name: str) -> None:
+    """The collector's samples are what prometheus_client's own metric objects would report."""
+    reference = CollectorRegistry()
+    buckets = metrics.WORKQUEUE_DURATION_BUCKETS
+    ref_queue = Histogram(
+        "workqueue_queue_duration_seconds", "", ["name"], buckets=buckets, registry=reference
+    ).labels(name=name)
+    ref_work = Histogram(
+        "workqueue_work_duration_seconds", "", ["name"], buckets=buckets, registry=reference
+    ).labels(name=name)
+    ref_adds = Counter("workqueue_adds_total", "", ["name"], registry=reference).labels(name=name)
+    ref_depth = Gauge("workqueue_depth", "", ["name"], registry=reference).labels(name=name)
+    clock = FakeClock()
+    q: Queue[str] = Queue(name=name, clock=clock)
+    for wait, work in ((0.0, 3e-9), (5e-9, 0.25), (3e-5, 7.0), (0.5, 0.0), (2000.0, 40.0)):
+        q.add("x")
+        ref_adds.inc()
+        clock.step(wait)
+        q.get()
+        ref_queue.observe(wait)
+        clock.step(work)
+        q.done("x")
+        ref_work.observe(work)
+    q.add("left")
+    ref_adds.inc()
+    ref_depth.set(1)
+
+    compared = {
+        "workqueue_queue_duration_seconds",
+        "workqueue_work_duration_seconds",
+        "workqueue_adds",
+        "workqueue_depth",
+    }
+
+    def samples(registry: CollectorRegistry) -> dict[str, list[tuple[str, str, float]]]:
+        out: dict[str, list[tuple[str, str, float]]] = {}
+        for family in registry.collect():
+            if family.name not in compared:
+                continue
+            assert family.type in ("histogram", "counter", "gauge")
+            out[f"{family.name} {family.type}"] = [
+                (s.name, s.labels.get("le", ""), 0.0 if s.name.endswith("_created") else s.value)
+                for s in family.samples
+                if s.labels.get("name") == name
+            ]
+        return out
+
+    ours, theirs = samples(REGISTRY), samples(reference)
+    assert ours.keys() == theirs.keys()
+    for key, expected in theirs.items():
+        got = ours[key]
+        assert [(n, le) for n, le, _ in got] == [(n, le) for n, le, _ in expected], key
+        assert [v for _, _, v in got] == pytest.approx([v for _, _, v in expected]), key

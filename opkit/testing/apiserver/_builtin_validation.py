@@ -321,6 +321,8 @@ def _pod_update_errors(spec: Obj, old_spec: Obj) -> list[FieldError]:
     Labels, annotations and the rest of the metadata are free; ``spec.nodeName`` is set
     through ``pods/binding``, which does not come here.
     """
+    if spec == old_spec:
+        return []  # the common case: a metadata or status write
     errs: list[FieldError] = []
     for group in ("containers", "initContainers"):
         new_c, old_c = as_list(spec.get(group)), as_list(old_spec.get(group))
@@ -487,7 +489,7 @@ def _validate_pvc(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldErro
     """``ValidatePersistentVolumeClaimUpdate``: the spec is frozen, except that an unbound
     claim's ``volumeName`` may be set once (the PV binder does), a missing
     ``storageClassName`` may be filled in, and a bound claim's storage request may change."""
-    if old is None:
+    if old is None or obj.get("spec") == old.get("spec"):
         return []
     errs: list[FieldError] = []
     spec = json.loads(json.dumps(as_dict(obj.get("spec"))))
@@ -624,7 +626,7 @@ def _validate_statefulset(rt: ResourceType, obj: Obj, old: Obj | None) -> list[F
         old_spec = as_dict(old.get("spec"))
         frozen_new = {k: v for k, v in spec.items() if k not in _STS_MUTABLE}
         frozen_old = {k: v for k, v in old_spec.items() if k not in _STS_MUTABLE}
-        if _semantic(frozen_new) != _semantic(frozen_old):
+        if frozen_new != frozen_old and _semantic(frozen_new) != _semantic(frozen_old):
             errs.append(
                 FieldError.forbidden(
                     "spec",

@@ -390,6 +390,29 @@ def test_statefulset_spec_outside_the_mutable_fields_is_forbidden(
         ]
 
 
+def test_workload_selectors_are_immutable(k8s_api: client.ApiClient) -> None:
+    a = apps(k8s_api)
+    template = {
+        "metadata": {"labels": {"app": "web", "tier": "x"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1"}]},
+    }
+    a.create_namespaced_deployment(
+        NS,
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": template},
+        },
+    )
+    code, body = api_error(
+        a.patch_namespaced_deployment,
+        "web",
+        NS,
+        {"spec": {"selector": {"matchLabels": {"tier": "x"}}}},
+    )
+    assert code == 422
+    assert [f for f, m in causes(body) if m.endswith("field is immutable")] == ["spec.selector"]
+
+
 def test_immutable_config_map_keeps_its_data(k8s_api: client.ApiClient) -> None:
     v1 = core(k8s_api)
     v1.create_namespaced_config_map(
