@@ -17,6 +17,8 @@ import contextlib
 import os
 import secrets
 import socket
+import ssl
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -28,6 +30,7 @@ from typing import Any
 import yaml
 
 from opkit.clock import Clock, RealClock
+from opkit.log import get_logger
 
 from . import _builtins
 from ._faults import FaultInjector
@@ -144,6 +147,9 @@ class _Core:
                 c.shutdown(socket.SHUT_RDWR)
 
 
+_logger = get_logger(component="apiserver")
+
+
 class _HTTPServer(ThreadingHTTPServer):
     """One daemon thread per connection, all of them joined on close.
 
@@ -177,6 +183,13 @@ class _HTTPServer(ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self._conn_threads.discard(threading.current_thread())
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer is routine; anything else is logged, not printed."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
+            return
+        _logger.error("apiserver connection failed", client=str(client_address), exc_info=True)
 
     def server_close(self) -> None:
         super().server_close()
