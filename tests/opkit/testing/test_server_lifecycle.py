@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,7 +313,7 @@ def test_namespace_finalize_endpoint(apiserver: APIServer, k8s_api: client.ApiCl
     assert kept.spec.finalizers == ["kubernetes"]
 
 
-def test_crd_lifecycle(apiserver: APIServer, k8s_api: client.ApiClient) -> None:
+def test_crd_lifecycle(apiserver: APIServer, k8s_api: client.ApiClient, tmp_path: Path) -> None:
     crd = install_widgets(k8s_api)
     conds = {c["type"]: c for c in crd["status"]["conditions"]}
     assert conds["Established"]["status"] == "True"
@@ -320,7 +321,10 @@ def test_crd_lifecycle(apiserver: APIServer, k8s_api: client.ApiClient) -> None:
     assert crd["status"]["acceptedNames"]["kind"] == "Widget"
     assert crd["status"]["storedVersions"] == ["v1"]
     # discovery immediately (DISC-4) -- the dynamic client uses legacy discovery
-    dyn: Any = dynamic.DynamicClient(k8s_api)  # type: ignore[no-untyped-call]
+    # (its discovery cache goes under tmp_path, not a file left in $TMPDIR)
+    dyn: Any = dynamic.DynamicClient(  # type: ignore[no-untyped-call]
+        k8s_api, cache_file=str(tmp_path / "discovery.json")
+    )
     widgets = dyn.resources.get(api_version="example.com/v1", kind="Widget")
     widgets.create(body=widget("w1", replicas=2), namespace="default")
     co = custom(k8s_api)
