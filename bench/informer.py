@@ -465,9 +465,10 @@ def render_sync(res: dict[str, Any], objects: int, runs: int) -> str:
             "list request, reading and decoding the response (the official client also builds "
             "its models there). *Memory* is VmRSS after sync minus VmRSS "
             "before start (imports, client and discovery excluded); *peak* is VmHWM minus the "
-            "same baseline. opkit's time beyond its *list call* is its own work: queueing every "
-            "object in the DeltaFIFO, filling the indexed cache, and handing the notifications "
-            "to the handler's thread.",
+            "same baseline. opkit's time beyond its *list call* is its own work: keying and "
+            "transforming every object, filling the indexed cache in one pass (the first list "
+            "into an empty informer skips the per-object DeltaFIFO queueing), and handing one "
+            "batch of notifications to the handler's thread.",
             "",
             "The floor is the exact request opkit's reflector sends, "
             "`GET /api/v1/configmaps?limit=500&resourceVersion=0` (answered unpaginated, as "

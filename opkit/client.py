@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, Self
 from urllib.parse import quote
@@ -855,7 +856,8 @@ class WatchStream(Closing, Iterator[Obj]):
         self._read_timeout = read_timeout
         self.description = description
         self.resource_version: str | None = None
-        self._buffer = b""
+        self._buffer = b""  # an incomplete last line
+        self._lines: deque[bytes] = deque()  # complete lines not yet parsed
         self._closed = False
         self._released = False
         self._lock = threading.Lock()
@@ -872,9 +874,8 @@ class WatchStream(Closing, Iterator[Obj]):
             if self._closed:
                 self._release()
                 raise StopIteration
-            line, sep, rest = self._buffer.partition(b"\n")
-            if sep:
-                self._buffer = rest
+            if self._lines:
+                line = self._lines.popleft()
                 if line.strip():
                     return self._event(line)
                 continue
@@ -885,7 +886,10 @@ class WatchStream(Closing, Iterator[Obj]):
                 if tail.strip():
                     return self._event(tail)
                 raise StopIteration
-            self._buffer += chunk
+            # Split each chunk once: re-partitioning a growing buffer per event is quadratic.
+            lines = (self._buffer + chunk).split(b"\n")
+            self._buffer = lines.pop()
+            self._lines.extend(lines)
 
     def _read(self) -> bytes:
         try:

@@ -111,6 +111,11 @@ class KubeletConfig:
     refuse: str | None = None
 
 
+def _diag(msg: str) -> None:  # DIAG
+    with open("/tmp/kdiag.log", "a") as f:
+        f.write(f"{time.monotonic():.3f} [{os.getpid()}] {threading.current_thread().name} {msg}\n")
+
+
 def _now(clock: Clock) -> str:
     return clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -742,6 +747,7 @@ class Kubelet:
         if restart:
             c.restart_count += 1
         c.proc = proc
+        _diag(f"started {c.name} pid={proc.pid} argv={proc.argv}")
         c.waiting = None
         c.started_at = started_at
         c.started_mono = self.clock.monotonic()
@@ -872,6 +878,7 @@ class Kubelet:
 
     def _wait_container(self, rt: _PodRuntime, c: _Container, proc: Proc) -> None:
         code = proc.wait()
+        _diag(f"exited pid={proc.pid} code={code} log={c.log_path.read_text() if c.log_path.exists() else ''!r}")
         finished = _now(self.clock)
         with rt.lock:
             if c.proc is proc:
@@ -1010,7 +1017,9 @@ class Kubelet:
                 start_new_session=True,
             )
         except subprocess.TimeoutExpired:
+            _diag(f"exec {argv} join={proc.pid} TIMEOUT")
             return -1, ""
+        _diag(f"exec {argv} join={proc.pid} rc={res.returncode} out={(res.stdout + res.stderr)!r}")
         return res.returncode, (res.stdout + res.stderr).decode(errors="replace")
 
     # -- status -----------------------------------------------------------------------------------

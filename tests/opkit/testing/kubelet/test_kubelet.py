@@ -60,6 +60,9 @@ def _wait_pod(cluster: Cluster, name: str, check: Callable[[Obj], Any], timeout:
     try:
         result: Obj = cluster.wait_for(probe, timeout)
     except TimeoutError:
+        import faulthandler  # DIAG
+        with open("/tmp/kdiag.stacks", "w") as f:
+            faulthandler.dump_traceback(f, all_threads=True)
         status = json.dumps(_get(cluster, name).get("status"), indent=1)
         raise AssertionError(f"pod {name} never matched; status: {status}") from None
     return result

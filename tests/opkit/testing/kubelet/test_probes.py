@@ -169,6 +169,67 @@ def test_liveness_fails_after_the_threshold_and_stops_probing() -> None:
     assert changes == [False] and len(calls) == 2
 
 
+def test_a_startup_probe_keeps_probing_until_it_succeeds_then_stops() -> None:
+    calls: list[int] = []
+    results = iter([False, False, True])
+
+    def run_check() -> tuple[bool, str]:
+        calls.append(1)
+        return (True, "") if next(results, True) else (False, "not yet")
+
+    changes: list[bool] = []
+    spec = ProbeSpec.from_probe("startup", {"periodSeconds": 0.001, "failureThreshold": 5})
+    worker = ProbeWorker(
+        spec, run_check, on_change=lambda w: changes.append(w.result), on_failure=lambda w, m: None
+    ).start()
+    worker._thread.join(10)
+    assert not worker._thread.is_alive()
+    # failures below the threshold are not a verdict: it starts as not started, and goes on
+    assert changes == [True] and len(calls) == 3
+
+
+def test_a_startup_probe_reports_failure_at_the_threshold_and_stops() -> None:
+    calls: list[int] = []
+    changes: list[bool] = []
+
+    def run_check() -> tuple[bool, str]:
+        calls.append(1)
+        return False, "down"
+
+    spec = ProbeSpec.from_probe("startup", {"periodSeconds": 0.001, "failureThreshold": 3})
+    worker = ProbeWorker(
+        spec, run_check, on_change=lambda w: changes.append(w.result), on_failure=lambda w, m: None
+    ).start()
+    worker._thread.join(10)
+    assert not worker._thread.is_alive()
+    # reported although the result stays False: the kubelet restarts the container on it
+    assert changes == [False] and len(calls) == 3 and worker.message == "down"
+
+
+def test_a_check_that_raises_is_a_failed_check_and_probing_goes_on() -> None:
+    outcomes: list[Any] = [OSError(11, "Resource temporarily unavailable"), True]
+    failures: list[str] = []
+    changes: list[bool] = []
+
+    def run_check() -> tuple[bool, str]:
+        outcome = outcomes.pop(0) if outcomes else True
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome, ""
+
+    spec = ProbeSpec.from_probe("startup", {"periodSeconds": 0.001})
+    worker = ProbeWorker(
+        spec,
+        run_check,
+        on_change=lambda w: changes.append(w.result),
+        on_failure=lambda w, m: failures.append(m),
+    ).start()
+    worker._thread.join(10)
+    assert not worker._thread.is_alive()
+    assert failures == ["probe error: [Errno 11] Resource temporarily unavailable"]
+    assert changes == [True]
+
+
 def test_read_log_follows_until_the_run_ends(tmp_path: Path) -> None:
     log = tmp_path / "c.log"
     log.write_bytes(b"one\n")
