@@ -111,11 +111,6 @@ class KubeletConfig:
     refuse: str | None = None
 
 
-def _diag(msg: str) -> None:  # DIAG
-    with open("/tmp/kdiag.log", "a") as f:
-        f.write(f"{time.monotonic():.3f} [{os.getpid()}] {threading.current_thread().name} {msg}\n")
-
-
 def _now(clock: Clock) -> str:
     return clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -747,7 +742,6 @@ class Kubelet:
         if restart:
             c.restart_count += 1
         c.proc = proc
-        _diag(f"started {c.name} pid={proc.pid} argv={proc.argv}")
         c.waiting = None
         c.started_at = started_at
         c.started_mono = self.clock.monotonic()
@@ -878,7 +872,6 @@ class Kubelet:
 
     def _wait_container(self, rt: _PodRuntime, c: _Container, proc: Proc) -> None:
         code = proc.wait()
-        _diag(f"exited pid={proc.pid} code={code} log={c.log_path.read_text() if c.log_path.exists() else ''!r}")
         finished = _now(self.clock)
         with rt.lock:
             if c.proc is proc:
@@ -904,7 +897,9 @@ class Kubelet:
                         **term,
                     }
                 )
-        self._stop_probes(c, join=False)
+                # Under the lock: once it is released, a sync may restart the container, and
+                # the new run's probes must not be the ones stopped.
+                self._stop_probes(c, join=False)
         self.enqueue(rt.namespace, rt.name)
 
     def _kill_async(self, rt: _PodRuntime, c: _Container, grace: float, why: str) -> None:
@@ -1008,19 +1003,26 @@ class Kubelet:
         except (ImageNotFound, ConfigError, OSError) as e:
             return 126, str(e)
         try:
-            res = subprocess.run(
+            probe = subprocess.Popen(
                 [*podexec_argv(join=proc.pid), *program],
                 env=env,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            _diag(f"exec {argv} join={proc.pid} TIMEOUT")
-            return -1, ""
-        _diag(f"exec {argv} join={proc.pid} rc={res.returncode} out={(res.stdout + res.stderr)!r}")
-        return res.returncode, (res.stdout + res.stderr).decode(errors="replace")
+        except OSError as e:
+            return 126, f"cannot run {argv!r}: {e}"
+        with probe:
+            try:
+                out, err = probe.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                # The command and whatever it started: they share the wrapper's new session.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(probe.pid, signal.SIGKILL)
+                probe.wait()  # not the pipes: an escaped daemon may hold them open
+                return -1, ""
+        return probe.returncode, (out + err).decode(errors="replace")
 
     # -- status -----------------------------------------------------------------------------------
 
@@ -1259,9 +1261,9 @@ class Kubelet:
                     for c in rt.containers:
                         if c.proc is not None:
                             self._event(rt, "Normal", "Killing", f"Stopping container {c.name}")
-            for p in procs:
-                _signal_main(p, signal.SIGTERM)
             deadline = time.monotonic() + grace
+            for p in procs:
+                _signal_main(p, signal.SIGTERM, deadline)
             for p in procs:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     p.wait(max(0.0, deadline - time.monotonic()))
@@ -1547,26 +1549,39 @@ class Kubelet:
         return read_log(c.log_path, follow=follow, alive=alive, stop=self._stop)
 
 
-def _signal_main(proc: Proc, sig: int) -> None:
+def _signal_main(proc: Proc, sig: int, deadline: float) -> None:
     """Signal a container's main process as a runtime does: the pod's init (which passes it
-    on to the program), not the whole group (the program would get it twice)."""
-    try:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-    except OSError:
-        children = []
-    if len(children) == 1:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(children[0]), sig)
-            return
+    on to the program), not the whole group (the program would get it twice).
+
+    A container that was just started may still be in its wrapper's set-up, where a signal
+    to the group kills the wrapper before the program runs: the signal waits (until
+    ``deadline``, ``time.monotonic()``) for the init, which is forked with the signals
+    blocked and so loses none, to be there to pass it on.
+    """
+    delay = 0.002
+    while True:
+        try:
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        if len(children) == 1:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(children[0]), sig)
+                return
+        if time.monotonic() >= deadline or not proc.alive():
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
     proc.send_signal(sig)
 
 
 def _stop_proc(proc: Proc, grace: float) -> None:
     """SIGTERM to the container, up to ``grace`` seconds, then SIGKILL to its whole group."""
     if grace > 0 and proc.alive():
-        _signal_main(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        _signal_main(proc, signal.SIGTERM, deadline)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(grace)
+            proc.wait(max(0.0, deadline - time.monotonic()))
     proc.terminate(0)
 
 

@@ -13,7 +13,8 @@ What it can do, in this order:
   are never written.
 * ``--join PID``: enter the network, UTS, mount and PID namespaces of a running pod program
   (PID is its supervisor, i.e. the process the kubelet spawned); for exec probes. Implies
-  ``--supervise`` so the command is forked inside the pod's PID namespace.
+  ``--supervise`` so the command is forked inside the pod's PID namespace. A pod that is still
+  being set up (its supervisor has not forked the program yet) is waited for.
 * ``--bind SRC DST`` / ``--ro-bind SRC DST`` (repeatable): bind-mount a volume directory or
   file onto the path the container expects (``/var/lib/etcd``, ``/etc/prometheus``) in the
   private mount namespace. A missing mount point is never created on the host: its nearest
@@ -46,6 +47,7 @@ import os
 import resource
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -228,8 +230,41 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
+def _wait_until_set_up(pid: int, limit: float = 30.0) -> None:
+    """Wait until the supervisor ``pid`` has forked its program.
+
+    It forks only once every namespace and mount is in place: joining it earlier enters the
+    host's namespaces, a mount namespace without the volumes yet, or a PID namespace that has
+    no process and cannot be entered, and a probe right after the start would see that.
+    """
+    children = f"/proc/{pid}/task/{pid}/children"
+    deadline = time.monotonic() + limit
+    delay = 0.001
+    while True:
+        try:
+            with open(children) as f:
+                if f.read().split():
+                    return
+        except FileNotFoundError:
+            if os.path.isdir(f"/proc/{pid}/task/{pid}"):
+                return  # a kernel without the children file: cannot tell, do not wait
+            raise _SetupError(f"process {pid}: No such process") from None
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            state = "X"
+        if state in ("Z", "X"):
+            raise _SetupError(f"process {pid} has ended")
+        if time.monotonic() >= deadline:
+            raise _SetupError(f"process {pid} has not started its program")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
 def _join(pid: int) -> None:
     """Enter the namespaces of a running pod program (``kubectl exec``-like, exec probes)."""
+    _wait_until_set_up(pid)
     base = f"/proc/{pid}/ns"
     # The mount namespace last: entering it changes our root, and so what /proc/... means.
     for name, flag in (
@@ -440,6 +475,8 @@ def _depth(path: str) -> int:
 def _exec(argv: list[str]) -> None:
     for sig in _RESET_BEFORE_EXEC:
         signal.signal(sig, signal.SIG_DFL)
+    # Dispositions first: a signal that waited, blocked, for the program now acts as on it.
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
     try:
         os.execvp(argv[0], argv)
     except OSError as e:
@@ -461,41 +498,46 @@ _FORWARDED = (
 
 def _init(argv: list[str]) -> int:
     """PID 1 of a pod: run the program as PID 2, forward signals to it, reap every orphan,
-    and exit with the program's status (128 + N for a death by signal N)."""
-    child = [0]
-    early: list[int] = []
+    and exit with the program's status (128 + N for a death by signal N).
 
-    def forward(signum: int, frame: object) -> None:
-        if child[0]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child[0], signum)
-        else:
-            early.append(signum)
-
-    for sig in _FORWARDED:
-        signal.signal(sig, forward)
+    The signals stay blocked (the supervisor forked us so) and are taken with
+    ``sigtimedwait``: a Python handler could run too late, when we already sleep in ``wait``.
+    """
+    taken = {*_FORWARDED, signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, taken)
     pid = os.fork()
     if pid == 0:
         try:
-            for sig in _FORWARDED:
-                signal.signal(sig, signal.SIG_DFL)
             _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             _exec(argv)
         finally:
             os._exit(EXIT_SETUP_FAILED)
-    child[0] = pid
-    for signum in early:
-        forward(signum, None)
     while True:
-        try:
-            reaped, status = os.wait()
-        except ChildProcessError:
-            return EXIT_SETUP_FAILED
-        if reaped == pid:
+        status = _reap(pid)
+        if status is not None:
             break
+        info = signal.sigtimedwait(taken, 1.0)  # the timeout only guards against surprises
+        if info is not None and info.si_signo != signal.SIGCHLD:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, info.si_signo)
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.waitstatus_to_exitcode(status)
+
+
+def _reap(program: int) -> int | None:
+    """Reap every child that ended (orphans included); the program's wait status, if it ended."""
+    found = None
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            # Nobody left: the program was reaped (found) or cannot be waited for.
+            return found if found is not None else EXIT_SETUP_FAILED << 8
+        if pid == 0:
+            return found
+        if pid == program:
+            found = status
 
 
 def _kill_group(signum: int = 0, frame: object = None) -> None:
@@ -510,7 +552,12 @@ def _supervise(argv: list[str], opts: _Options) -> int:
     for sig in _IGNORED_BY_SUPERVISOR:
         signal.signal(sig, signal.SIG_IGN)
     me = os.getpid()
+    # The child is born with the forwarded signals blocked, so none is lost before it is
+    # ready for them (the init takes them blocked; anything else unblocks them at exec).
+    signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
     pid = os.fork()
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     if pid == 0:
         try:
             signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_DFL)

@@ -3,10 +3,10 @@
 One :class:`ProbeWorker` thread per probe of a running container (the kubelet's probe worker):
 the first check after ``initialDelaySeconds``, then one every ``periodSeconds``, each bounded by
 ``timeoutSeconds``; the result flips to success after ``successThreshold`` consecutive
-successes and to failure after ``failureThreshold`` consecutive failures. Readiness and startup
-start as failure, liveness as success. A startup probe stops once it succeeded; liveness and
-startup probes stop once they failed (the kubelet then restarts the container, which gets new
-workers).
+successes and to failure after ``failureThreshold`` consecutive failures (a check that raises
+is a failure). Readiness and startup start as failure, liveness as success. A startup probe
+stops once it succeeded; liveness and startup probes stop once they failed, i.e. reached the
+threshold (the kubelet then restarts the container, which gets new workers).
 
 ``httpGet`` and ``tcpSocket`` checks connect from a socket created in the pod's network
 namespace (``setns`` on the probing thread only, then back), so ``localhost`` means the pod, as
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import http.client
+import logging
 import os
 import socket
 import ssl
@@ -40,6 +41,7 @@ ExecRunner = Callable[[list[str], float], tuple[int, str]]
 """``run(argv, timeout) -> (exit code, output)``; exit code -1 means it timed out."""
 
 _CLONE_NEWNET = 0x40000000
+_log = logging.getLogger("opkit.testing.kubelet")
 _libc = ctypes.CDLL(None, use_errno=True)
 _MAX_BODY = 10 * 1024
 USER_AGENT = "kube-probe/1.32"
@@ -257,7 +259,11 @@ class ProbeWorker:
         if self._stop.wait(spec.initial_delay):
             return
         while not self._stop.is_set():
-            ok, message = self._check()
+            try:
+                ok, message = self._check()
+            except Exception as e:  # a probe that cannot run has failed; the next one may not
+                _log.warning("%s probe check raised", spec.kind, exc_info=True)
+                ok, message = False, f"probe error: {e}"
             if self._stop.is_set():
                 return
             if ok:
@@ -265,17 +271,19 @@ class ProbeWorker:
             else:
                 successes, failures = 0, failures + 1
                 self._on_failure(self, message)
-            new = self.result
+            verdict: bool | None = None
             if ok and successes >= spec.success_threshold:
-                new = True
+                verdict = True
             elif not ok and failures >= spec.failure_threshold:
-                new = False
-            if new != self.result:
-                self.result = new
+                verdict = False
+            # A startup probe starts as failed, so its failures below the threshold are no
+            # verdict, and reaching the threshold changes nothing but must still be reported.
+            if verdict is not None and (verdict != self.result or spec.kind == "startup"):
+                self.result = verdict
                 self.message = message
                 self._on_change(self)
-            if spec.kind == "startup" and self.result:
+            if spec.kind == "startup" and verdict is not None:
                 return
-            if spec.kind in ("liveness", "startup") and not self.result:
+            if spec.kind == "liveness" and verdict is False:
                 return
             self._stop.wait(spec.period)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,9 @@ import pytest
 
 from opkit.testing._pytest_plugin import Kubectl, make_kube_env
 from opkit.testing.cluster import Cluster
+from opkit.testing.kubelet._kubelet import _signal_main
+from opkit.testing.kubelet._podexec import podexec_argv
+from opkit.testing.kubelet._procs import ProcessRegistry, spawn
 
 pytestmark = [
     pytest.mark.e2e,
@@ -25,6 +30,7 @@ pytestmark = [
 ]
 
 Obj = dict[str, Any]
+Events = list[tuple[str, str, str]]
 
 
 def _pod(name: str, *containers: Obj, **spec: Any) -> Obj:
@@ -60,9 +66,6 @@ def _wait_pod(cluster: Cluster, name: str, check: Callable[[Obj], Any], timeout:
     try:
         result: Obj = cluster.wait_for(probe, timeout)
     except TimeoutError:
-        import faulthandler  # DIAG
-        with open("/tmp/kdiag.stacks", "w") as f:
-            faulthandler.dump_traceback(f, all_threads=True)
         status = json.dumps(_get(cluster, name).get("status"), indent=1)
         raise AssertionError(f"pod {name} never matched; status: {status}") from None
     return result
@@ -90,7 +93,7 @@ def _kubectl(cluster: Cluster, tmp_path: Path) -> Kubectl:
     return Kubectl(make_kube_env(kubeconfig, tmp_path / "home"))
 
 
-def _events(cluster: Cluster, name: str) -> list[tuple[str, str, str]]:
+def _events(cluster: Cluster, name: str) -> Events:
     assert cluster.client is not None
     items = cluster.client.resource("v1", "Event").list("default")["items"]
     return [
@@ -98,6 +101,21 @@ def _events(cluster: Cluster, name: str) -> list[tuple[str, str, str]]:
         for e in items
         if (e.get("involvedObject") or {}).get("name") == name
     ]
+
+
+def _wait_events(cluster: Cluster, name: str, check: Callable[[Events], Any]) -> Events:
+    """The pod's events once ``check`` accepts them: the kubelet posts events on a thread of
+    their own, so they may trail the status that the test saw."""
+
+    def matched() -> Events | None:
+        events = _events(cluster, name)
+        return events if check(events) else None
+
+    try:
+        result: Events = cluster.wait_for(matched, 30)
+    except TimeoutError:
+        raise AssertionError(f"events of {name}: {_events(cluster, name)}") from None
+    return result
 
 
 def test_a_pod_gets_its_ip_env_volumes_and_runs_init_containers_first(
@@ -232,8 +250,8 @@ def test_a_crashing_container_backs_off_and_keeps_its_previous_log(
     assert not _ready(live)
     previous = _kubectl(cluster, tmp_path)("logs", "crasher", "--previous").stdout
     assert previous.startswith("run-")
-    reasons = {reason for _type, reason, _msg in _events(cluster, "crasher")}
-    assert {"Pulled", "Created", "Started", "BackOff"} <= reasons
+    expected = {"Pulled", "Created", "Started", "BackOff"}
+    _wait_events(cluster, "crasher", lambda events: expected <= {r for _t, r, _m in events})
 
 
 def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster) -> None:
@@ -256,11 +274,14 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster) -> No
     _create(cluster, pod)
     live = _wait_pod(cluster, "sick", lambda p: _container(p).get("restartCount") == 1, 40)
     assert "terminated" in _container(live)["lastState"]
-    messages = [
-        msg for _t, reason, msg in _events(cluster, "sick") if reason in ("Killing", "Unhealthy")
-    ]
-    assert "Container main failed liveness probe, will be restarted" in messages
-    assert any(m.startswith("Liveness probe failed") for m in messages)
+
+    def killed_for_liveness(events: Events) -> bool:
+        messages = [m for _t, r, m in events if r in ("Killing", "Unhealthy")]
+        return "Container main failed liveness probe, will be restarted" in messages and any(
+            m.startswith("Liveness probe failed") for m in messages
+        )
+
+    _wait_events(cluster, "sick", killed_for_liveness)
 
 
 @pytest.mark.parametrize(
@@ -284,8 +305,10 @@ def test_an_unknown_image_leaves_the_pod_pending_with_a_clear_reason(cluster: Cl
     assert waiting["reason"] in ("ErrImagePull", "ImagePullBackOff")
     assert "no local program stands in for image 'nginx:1.25'" in waiting["message"]
     assert live["status"]["phase"] == "Pending"
-    failed = [m for t, r, m in _events(cluster, "mystery") if (t, r) == ("Warning", "Failed")]
-    assert failed and failed[0].startswith("Failed to pull image 'nginx:1.25': ")
+    failed = ("Warning", "Failed")
+    events = _wait_events(cluster, "mystery", lambda ev: any(e[:2] == failed for e in ev))
+    first = next(m for t, r, m in events if (t, r) == failed)
+    assert first.startswith("Failed to pull image 'nginx:1.25': ")
 
 
 def test_a_missing_secret_blocks_the_container_until_it_exists(cluster: Cluster) -> None:
@@ -311,8 +334,11 @@ def test_deletion_sends_sigterm_and_kills_after_the_grace_period(
     out.mkdir()
     volume = [{"name": "out", "hostPath": {"path": str(out), "type": "Directory"}}]
     mount = [{"name": "out", "mountPath": "/out"}]
-    polite = "trap 'echo term > /out/polite; exit 0' TERM; while true; do sleep 0.05; done"
-    stubborn = "trap 'echo ignored > /out/stubborn' TERM; while true; do sleep 0.05; done"
+    # Each tells when its trap is set: a SIGTERM before that ends a shell, Ready or not.
+    polite = "trap 'echo term > /out/polite; exit 0' TERM; : > /out/polite.set; "
+    polite += "while true; do sleep 0.05; done"
+    stubborn = "trap 'echo ignored > /out/stubborn' TERM; : > /out/stubborn.set; "
+    stubborn += "while true; do sleep 0.05; done"
     _create(cluster, _pod("polite", _sh("main", polite, volumeMounts=mount), volumes=volume))
     _create(
         cluster,
@@ -325,6 +351,7 @@ def test_deletion_sends_sigterm_and_kills_after_the_grace_period(
     )
     for name in ("polite", "stubborn"):
         _wait_pod(cluster, name, _ready)
+    cluster.wait_for(lambda: (out / "polite.set").exists() and (out / "stubborn.set").exists(), 30)
     assert cluster.client is not None
     pods = cluster.client.resource("v1", "Pod")
     for name in ("polite", "stubborn"):
@@ -335,6 +362,20 @@ def test_deletion_sends_sigterm_and_kills_after_the_grace_period(
     assert finished["polite"]["exitCode"] == 0
     assert (out / "stubborn").read_text() == "ignored\n"
     assert finished["stubborn"]["exitCode"] == 137  # SIGKILL once the grace period was over
+
+
+def test_a_stop_right_after_the_start_reaches_the_program_through_the_pods_init() -> None:
+    registry = ProcessRegistry()
+    try:
+        for _ in range(5):  # the race is with the wrapper's own set-up: try it a few times
+            proc = spawn(
+                ["sleep", "60"], prefix=podexec_argv(pid_ns=True, init=True), registry=registry
+            )
+            _signal_main(proc, signal.SIGTERM, time.monotonic() + 10)
+            # the program died of it (the init reports 128 + 15); the wrapper was not killed
+            assert (proc.wait(10), proc.term_signal) == (143, None)
+    finally:
+        registry.kill_all()
 
 
 def test_in_cluster_clients_reach_the_api_over_tls_with_the_service_account(
@@ -435,6 +476,12 @@ def test_a_startup_probe_holds_back_readiness_and_liveness(
     _create(cluster, pod)
     live = _wait_pod(cluster, "slowstart", lambda p: "running" in _container(p).get("state", {}))
     assert _container(live)["started"] is False and not _ready(live)
+
+    def a_check_failed(events: Events) -> bool:
+        return any(r == "Unhealthy" and m.startswith("Startup probe failed") for _, r, m in events)
+
+    # The gate opens only after a failed check: failures below the threshold go on probing.
+    _wait_events(cluster, "slowstart", a_check_failed)
     (gate / "open").touch()
     live = _wait_pod(cluster, "slowstart", _ready)
     assert _container(live)["started"] is True

@@ -144,6 +144,38 @@ def test_join_enters_a_running_pods_namespaces(dirs: dict[str, Path]) -> None:
         pod.wait()
 
 
+@needs_root
+def test_join_right_after_the_start_waits_until_the_pod_is_set_up(
+    dirs: dict[str, Path],
+) -> None:
+    (dirs["vol"] / "marker").touch()
+    for _ in range(5):  # the race is with the pod's own set-up: try it a few times
+        pod = subprocess.Popen(
+            [
+                *podexec_argv(
+                    binds=[(str(dirs["vol"]), "/opkit-test-joined", False)],
+                    scratch=dirs["scratch"],
+                    hostname="joined-pod",
+                    pid_ns=True,
+                    init=True,
+                ),
+                "sleep",
+                "60",
+            ],
+            start_new_session=True,
+        )
+        try:
+            # No retries: an exec probe runs as soon as the container was spawned.
+            res = _run(podexec_argv(join=pod.pid), "hostname; ls /opkit-test-joined")
+            assert (res.returncode, res.stdout.split()) == (0, ["joined-pod", "marker"]), res
+        finally:
+            os.killpg(pod.pid, signal.SIGKILL)
+            pod.wait()
+    never = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    gone = _run(podexec_argv(join=never), "true")  # no waiting for what does not exist
+    assert gone.returncode == 126 and f"process {never}: No such process" in gone.stderr
+
+
 def test_options_are_validated() -> None:
     res = subprocess.run(
         [*podexec_argv()[:-1], "--bind", "only-one", "--"],
